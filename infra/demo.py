@@ -1,0 +1,46 @@
+"""Adapters of the demo domain's ports."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+from sqlalchemy import Connection, insert
+
+from infra.schema import demo_deposits
+
+
+class SqlDepositBook:
+    """Buffers deposits and writes them in one statement when the transaction flushes."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._rows: list[dict[str, object]] = []
+
+    def add(self, *, account: str, amount: int, event_id: str) -> None:
+        self._rows.append({"account": account, "amount": amount, "event_id": event_id})
+
+    def flush(self) -> None:
+        if self._rows:
+            self._connection.execute(insert(demo_deposits), self._rows)
+            self._rows = []
+
+
+class RedisReceiptSender:
+    """The demo's outside world: receipts land on a Redis list, one JSON entry per send."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._redis = client
+        self.key = f"{prefix}:demo:receipts"
+
+    def send(self, *, to: str, text: str, key: str) -> None:
+        self._redis.rpush(self.key, json.dumps({"to": to, "text": text, "key": key}))
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)

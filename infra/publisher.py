@@ -1,0 +1,76 @@
+"""Hands events to the broker as Celery messages, many events to a message.
+
+Events are validated (route known, size within the limit) before anything is sent, grouped by
+route, and sent in messages of at most `batch_size` events and about a megabyte each; a worker
+takes each message's events in one database transaction. Message body:
+`{"events": [<CloudEvent JSON>...], "attempt": <attempts already spent>}`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from celery import Celery
+
+from handlers.envelope import Event, check_size
+from handlers.registry import Registry, Route
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+class CeleryPublisher:
+    def __init__(self, app: Celery, registry: Registry, *, max_event_bytes: int, batch_size: int) -> None:
+        self._app = app
+        self._registry = registry
+        self._max_event_bytes = max_event_bytes
+        self._batch_size = batch_size
+
+    def publish(self, events: Sequence[Event]) -> list[str]:
+        """Validate every event, then send them all; returns their ids in order.
+
+        Raises `UnknownEventType` or `EventTooLarge` before sending anything.
+        """
+        grouped: dict[str, list[tuple[dict[str, Any], int]]] = defaultdict(list)
+        routes: dict[str, Route] = {}
+        for event in events:
+            route = self._registry.route_for(event.type)
+            size = len(check_size(event, self._max_event_bytes))
+            routes[route.task] = route
+            grouped[route.task].append((event.to_dict(), size))
+        with self._app.producer_or_acquire() as producer:
+            for task, items in grouped.items():
+                for chunk in self._chunks(items):
+                    self.send(routes[task], chunk, producer=producer)
+        return [event.id for event in events]
+
+    def send(
+        self,
+        route: Route,
+        events: list[dict[str, Any]],
+        *,
+        attempt: int = 0,
+        countdown: float | None = None,
+        producer: Any = None,
+    ) -> None:
+        """Send already-validated events as one message (retries, relays and replays use this)."""
+        self._app.send_task(
+            route.task,
+            kwargs={"events": events, "attempt": attempt},
+            queue=route.queue,
+            countdown=countdown if countdown else None,
+            producer=producer,
+        )
+
+    def _chunks(self, items: list[tuple[dict[str, Any], int]]) -> Iterator[list[dict[str, Any]]]:
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for event, event_size in items:
+            if chunk and (len(chunk) >= self._batch_size or size + event_size > MAX_MESSAGE_BYTES):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(event)
+            size += event_size
+        if chunk:
+            yield chunk

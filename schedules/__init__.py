@@ -1,0 +1,1 @@
+"""The beat schedule of the fleet's own jobs."""

@@ -1,0 +1,325 @@
+"""Runs one broker message's events through their handler: exactly once in effect, retried or
+dead-lettered one event at a time.
+
+The hook timeline for a message of n events of one route:
+
+1. decode: an event that breaks the envelope is dead-lettered at once (permanent);
+2. count the start in the message's attempt record (infra/attempts.py);
+3. first delivery of a transactional route: the fast path, all n in one transaction (ledger
+   rows in one statement, the handler's effects, the outbox rows), so a busy fleet pays one
+   commit per message, not per event; if any handler raises, that transaction rolls back and
+   the message falls back to:
+4. one event at a time (a redelivered message, a fallback, claim and natural routes): each run is
+   counted first, so an event that kills its worker every time is dead-lettered without running
+   once its runs pass the limit, and its neighbours still take effect;
+5. a failure is dead-lettered (permanent, or the last attempt) or sent again later (RetryPolicy);
+6. follow-up events go out through the outbox after commit.
+
+Attempt numbers are 1-based: a message sent with `attempt_base` b runs its events as attempt
+b + 1; after a worker death, every event of the message is charged the lost run (an event queued
+behind a crashing neighbour may be charged one run it never made).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine
+
+from handlers.envelope import Event, parse_event
+from handlers.errors import InvalidEvent, PermanentError, RateLimited
+from handlers.ports import Clock
+from handlers.registry import Idempotency, Registry, Route
+from infra.attempts import RedisAttempts
+from infra.dead_letters import DeadLetter, SqlDeadLetters, fingerprint
+from infra.delayed import RedisDelayed
+from infra.ledger import SqlLedger, digest
+from infra.outbox import SqlOutbox
+from infra.publisher import CeleryPublisher
+
+log = logging.getLogger("fleet.dispatch")
+
+
+class TransactionPort(Protocol):
+    """A port bound to the handler's transaction; `flush()` writes what it buffered."""
+
+    def flush(self) -> None: ...
+
+
+class Gate(Protocol):
+    """Rate limits and circuit breakers: how long to postpone a route's next run, if at all."""
+
+    def delay(self, route: Route) -> float: ...
+
+    def record(self, route: Route, ok: bool) -> None: ...
+
+
+class OpenGate:
+    def delay(self, route: Route) -> float:
+        return 0.0
+
+    def record(self, route: Route, ok: bool) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    message_id: str
+    task: str
+    attempt_base: int = 0
+
+
+@dataclass
+class Outcome:
+    """What became of a message's events (for logs, metrics and tests)."""
+
+    handled: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    dead: int = 0
+    postponed: int = 0
+
+
+class WorkerLost(Exception):
+    """The worker died while running this event, more often than its attempts allow."""
+
+
+@dataclass
+class Dispatcher:
+    registry: Registry
+    engine: Engine
+    ledger: SqlLedger
+    outbox: SqlOutbox
+    dead_letters: SqlDeadLetters
+    attempts: RedisAttempts
+    publisher: CeleryPublisher
+    delayed: RedisDelayed
+    clock: Clock
+    services: Mapping[str, object]
+    """Process-wide ports, by the keyword a handler names them with."""
+    transaction_ports: Mapping[str, Callable[[Connection], TransactionPort]]
+    """Ports bound to the handler's transaction (transactional routes only)."""
+    eta_max: float = 300.0
+    gate: Gate = field(default_factory=OpenGate)
+
+    def handle(self, raw_events: Sequence[Any], delivery: Delivery) -> Outcome:
+        outcome = Outcome()
+        route = self.registry.route_for_task(delivery.task)
+        if route is None:  # the worker only consumes tasks it registered; kept for safety
+            raise LookupError(f"no route for task {delivery.task!r}")
+        events = self._decode(route, raw_events, delivery, outcome)
+        start = self.attempts.started(delivery.message_id)
+        wait = self.gate.delay(route) if events else 0.0
+        if wait > 0:
+            self._later(route, events, delivery.attempt_base, wait)
+            outcome.postponed += len(events)
+        elif start.deliveries == 1 and route.idempotency is Idempotency.TRANSACTIONAL:
+            fast = Outcome()
+            try:
+                self._transactional(route, events, delivery.attempt_base + 1, fast)
+                outcome.handled, outcome.duplicates = fast.handled, fast.duplicates
+            except Exception:
+                log.debug("batch of %d %s events fell back to one at a time", len(events), route.type, exc_info=True)
+                self.attempts.falling_back(delivery.message_id)
+                self._one_by_one(route, events, delivery, extra_run=0, outcome=outcome)
+        else:
+            crashed = start.deliveries > 1 and not start.fell_back
+            self._one_by_one(route, events, delivery, extra_run=1 if crashed else 0, outcome=outcome)
+        self.attempts.finished(delivery.message_id)
+        return outcome
+
+    def _decode(self, route: Route, raw_events: Sequence[Any], delivery: Delivery, outcome: Outcome) -> list[Event]:
+        events = []
+        for index, raw in enumerate(raw_events):
+            try:
+                event = parse_event(raw)
+                if event.type != route.type:
+                    raise InvalidEvent("type", f"{event.type!r} was sent to {route.task}, which handles {route.type!r}")
+            except InvalidEvent as exc:
+                self._dead_letter_raw(route, raw, f"{delivery.message_id}/{index}", exc)
+                outcome.dead += 1
+                continue
+            events.append(event)
+        return events
+
+    def _one_by_one(self, route: Route, events: list[Event], delivery: Delivery, *, extra_run: int, outcome: Outcome) -> None:
+        seen: set[tuple[str, str]] = set()
+        for event in events:
+            if event.key in seen:
+                outcome.duplicates += 1
+                continue
+            seen.add(event.key)
+            runs = self.attempts.run(delivery.message_id, digest(event.key))
+            attempt = delivery.attempt_base + extra_run + runs
+            if attempt > route.retry.max_attempts:
+                lost = WorkerLost(f"the worker died while running this event; {attempt - 1} runs, limit {route.retry.max_attempts}")
+                self._dead_letter(route, event, attempt - 1, lost)
+                outcome.dead += 1
+                continue
+            if route.idempotency is Idempotency.TRANSACTIONAL:
+                run: Callable[[], None] = lambda e=event, a=attempt: self._transactional(route, [e], a, outcome)
+            elif route.idempotency is Idempotency.CLAIM:
+                run = lambda e=event, a=attempt: self._claimed(route, e, a, delivery, outcome)
+            else:
+                run = lambda e=event, a=attempt: self._natural(route, e, a, outcome)
+            try:
+                run()
+                self.gate.record(route, ok=True)
+            except Exception as exc:
+                self.gate.record(route, ok=isinstance(exc, PermanentError))
+                self._failed(route, event, attempt, exc, outcome)
+
+    def _transactional(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
+        now = self.clock.now()
+        follow_ups: list[Event] = []
+        with self.engine.begin() as connection:
+            fresh = self.ledger.record(connection, route.name, [event.key for event in events], now)
+            ports = {name: make(connection) for name, make in self.transaction_ports.items() if name in _wants(route.handler)}
+            for event in events:
+                if event.key in fresh:
+                    fresh.discard(event.key)
+                    follow_ups += self._call(route, event, attempt, ports)
+                    outcome.handled += 1
+                else:
+                    outcome.duplicates += 1
+            for port in ports.values():
+                port.flush()
+            outbox_ids = self.outbox.add(connection, follow_ups, now)
+        self._publish_follow_ups(outbox_ids, follow_ups)
+
+    def _claimed(self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome) -> None:
+        claims = self.ledger.claim(route.name, [event.key], delivery.message_id, route.lease, self.clock.now())
+        if event.key in claims.done:
+            outcome.duplicates += 1
+            return
+        if event.key in claims.busy:  # another live message runs it now: look again when its lease ends
+            self._later(route, [event], attempt - 1, claims.busy[event.key] + 1.0)
+            outcome.postponed += 1
+            return
+        try:
+            follow_ups = self._call(route, event, attempt, {})
+        except BaseException:
+            self.ledger.release(route.name, event.key, delivery.message_id)
+            raise
+        with self.engine.begin() as connection:
+            if not self.ledger.complete(connection, route.name, [event.key], delivery.message_id, self.clock.now()):
+                log.error("claim on %s/%s was taken over before it completed: lease %ss too short", event.source, event.id, route.lease)
+            outbox_ids = self.outbox.add(connection, follow_ups, self.clock.now())
+        self._publish_follow_ups(outbox_ids, follow_ups)
+        outcome.handled += 1
+
+    def _natural(self, route: Route, event: Event, attempt: int, outcome: Outcome) -> None:
+        follow_ups = self._call(route, event, attempt, {})
+        if follow_ups:
+            with self.engine.begin() as connection:
+                outbox_ids = self.outbox.add(connection, follow_ups, self.clock.now())
+            self._publish_follow_ups(outbox_ids, follow_ups)
+        outcome.handled += 1
+
+    def _call(self, route: Route, event: Event, attempt: int, ports: Mapping[str, object]) -> list[Event]:
+        kwargs: dict[str, object] = {}
+        for name in _wants(route.handler):
+            if name == "attempt":
+                kwargs[name] = attempt
+            elif name in ports:
+                kwargs[name] = ports[name]
+            else:
+                kwargs[name] = self.services[name]
+        follow_ups = list(route.handler(event, **kwargs) or ())
+        for follow_up in follow_ups:
+            self.registry.route_for(follow_up.type)  # an unroutable follow-up fails its cause, before commit
+        return follow_ups
+
+    def _failed(self, route: Route, event: Event, attempt: int, exc: Exception, outcome: Outcome) -> None:
+        if isinstance(exc, PermanentError) or route.retry.exhausted(attempt):
+            self._dead_letter(route, event, attempt, exc)
+            outcome.dead += 1
+            return
+        delay = exc.retry_after if isinstance(exc, RateLimited) else route.retry.backoff(attempt)
+        log.warning("%s %s/%s failed on attempt %d (%s: %s); retrying in %.2fs",
+                    route.type, event.source, event.id, attempt, type(exc).__name__, exc, delay)
+        self._later(route, [event], attempt, delay)
+        outcome.retried += 1
+
+    def _later(self, route: Route, events: list[Event], attempt_base: int, delay: float) -> None:
+        bodies = [event.to_dict() for event in events]
+        if delay <= self.eta_max:
+            self.publisher.send(route, bodies, attempt=attempt_base, countdown=delay)
+        else:
+            message = {"task": route.task, "events": bodies, "attempt": attempt_base}
+            self.delayed.add(message, self.clock.now() + delay)
+
+    def _publish_follow_ups(self, outbox_ids: list[int], follow_ups: list[Event]) -> None:
+        if not follow_ups:
+            return
+        try:
+            self.publisher.publish(follow_ups)
+        except Exception:  # the relay publishes them later; the rows stay
+            log.warning("follow-ups left in the outbox for the relay", exc_info=True)
+            return
+        self.outbox.remove(outbox_ids)
+
+    def _dead_letter(self, route: Route, event: Event, attempts: int, exc: BaseException) -> None:
+        error_type = type(exc).__name__
+        log.error("%s %s/%s dead-lettered after %d attempts: %s: %s", route.type, event.source, event.id, attempts, error_type, exc)
+        self.dead_letters.add(
+            DeadLetter(
+                handler=route.name,
+                event_type=event.type,
+                source=event.source,
+                event_id=event.id,
+                queue=route.queue,
+                envelope=json.dumps(event.to_dict()),
+                attempts=attempts,
+                error_type=error_type,
+                error_message=str(exc),
+                traceback="".join(traceback.format_exception(exc)),
+                fingerprint=fingerprint(error_type, exc),
+            )
+        )
+
+    def _dead_letter_raw(self, route: Route, raw: Any, fallback_id: str, exc: InvalidEvent) -> None:
+        raw_dict = raw if isinstance(raw, dict) else {}
+        text = lambda name, default: v if isinstance(v := raw_dict.get(name), str) and v else default  # noqa: E731
+        log.error("invalid event in %s dead-lettered: %s", route.task, exc)
+        self.dead_letters.add(
+            DeadLetter(
+                handler=route.name,
+                event_type=text("type", "?")[:256],
+                source=text("source", "fleet:invalid")[:1024],
+                event_id=text("id", fallback_id)[:1024],
+                queue=route.queue,
+                envelope=json.dumps(raw, default=repr),
+                attempts=1,
+                error_type=type(exc).__name__,
+                error_message=str(exc),
+                traceback="",
+                fingerprint=fingerprint(f"{type(exc).__name__}:{exc.field}", None),
+            )
+        )
+
+
+@cache
+def _wants(handler: Callable[..., Any]) -> tuple[str, ...]:
+    """The keyword parameters a handler asks to be given."""
+    return tuple(
+        name
+        for name, parameter in inspect.signature(handler).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    )
+
+
+def check_wiring(registry: Registry, services: Mapping[str, object], transaction_ports: Mapping[str, object]) -> None:
+    """Fail at start, not at the first event, when a handler asks for a port nobody provides."""
+    for route in registry.routes():
+        for name in _wants(route.handler):
+            tx_only = name in transaction_ports and route.idempotency is Idempotency.TRANSACTIONAL
+            if name != "attempt" and name not in services and not tx_only:
+                raise LookupError(f"{route.task}: handler asks for {name!r}, which is not wired for {route.idempotency} routes")

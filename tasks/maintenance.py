@@ -1,0 +1,36 @@
+"""Tasks beat runs: the outbox relay and the release of delayed retries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+
+from infra.publisher import CeleryPublisher
+
+OUTBOX_GRACE = 10.0
+"""Seconds the worker that wrote an outbox row has to publish it before the relay does."""
+
+
+def register_maintenance_tasks(app: Celery, fleet: Callable[[], Any]) -> None:
+    @app.task(name="fleet.outbox.relay", ignore_result=True)  # type: ignore[untyped-decorator]
+    def relay_outbox() -> int:
+        container = fleet()
+        pending = container.outbox.pending(older_than=container.clock.now() - OUTBOX_GRACE)
+        if pending:
+            container.publisher.publish([event for _, event in pending])
+            container.outbox.remove([row_id for row_id, _ in pending])
+        return len(pending)
+
+    @app.task(name="fleet.retries.release_due", ignore_result=True)  # type: ignore[untyped-decorator]
+    def release_due_retries() -> int:
+        container = fleet()
+        publisher: CeleryPublisher = container.publisher
+
+        def send(message: dict[str, Any]) -> None:
+            route = container.registry.route_for_task(message["task"])
+            if route is not None:
+                publisher.send(route, message["events"], attempt=int(message["attempt"]))
+
+        return int(container.delayed.release_due(container.clock.now(), send))

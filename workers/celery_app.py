@@ -1,0 +1,44 @@
+"""The Celery app: fixed behaviour from `celeryconfig`, queues and tasks from the routing table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery
+from kombu import Queue
+
+import celeryconfig
+from handlers.registry import Registry
+from infra.settings import Settings
+from schedules.beat import BEAT_SCHEDULE
+from tasks.handle import register_route_task
+from tasks.maintenance import register_maintenance_tasks
+from workers.consumer import dead_lettering_consumer
+
+if TYPE_CHECKING:
+    from workers.bootstrap import Fleet
+
+MAINTENANCE_QUEUE = "fleet.maintenance"
+
+
+def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet]) -> Celery:
+    app = Celery("fleet", set_as_current=False)
+    app.config_from_object(celeryconfig)
+    transport_options: dict[str, Any] = (
+        {"visibility_timeout": settings.visibility_timeout} if settings.broker_is_redis else {"confirm_publish": True}
+    )
+    queues = [*registry.queues(), MAINTENANCE_QUEUE]
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport_options=transport_options,
+        task_queues=[Queue(name, routing_key=name) for name in queues],
+        worker_prefetch_multiplier=settings.prefetch_multiplier,
+        worker_concurrency=settings.worker_concurrency,
+        beat_schedule=BEAT_SCHEDULE,
+        worker_consumer=dead_lettering_consumer(fleet),
+    )
+    for route in registry.routes():
+        register_route_task(app, route, lambda: fleet().dispatcher)
+    register_maintenance_tasks(app, fleet)
+    return app

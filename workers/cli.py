@@ -1,0 +1,301 @@
+"""The `fleet` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+import pydantic
+
+from handlers.envelope import Event, new_event, parse_event
+from handlers.errors import FleetError, InvalidEvent
+from infra.dead_letters import Filter
+from infra.settings import Settings
+from workers.bootstrap import Runtime
+
+
+class Context:
+    """Builds the runtime on first use, so `fleet --help` needs no settings."""
+
+    def __init__(self) -> None:
+        self._runtime: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            try:
+                settings = Settings()
+            except pydantic.ValidationError as exc:
+                lines = [f"  FLEET_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+                raise click.ClickException("invalid settings:\n" + "\n".join(lines)) from None
+            logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            self._runtime = Runtime(settings)
+        return self._runtime
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group()
+def main() -> None:
+    """fleet: domain events in, idempotent handlers out."""
+
+
+@main.command()
+@click.option("-Q", "--queues", help="Comma-separated queues to consume (default: all).")
+@click.option("-c", "--concurrency", type=int, help="Pool processes (default: FLEET_WORKER_CONCURRENCY).")
+@click.option("-n", "--hostname", help="Worker node name.")
+@pass_context
+def worker(ctx: Context, queues: str | None, concurrency: int | None, hostname: str | None) -> None:
+    """Run a Celery worker for the fleet's queues."""
+    runtime = ctx.runtime
+    logging.getLogger("fleet").info("worker on %s", runtime.describe())
+    argv = ["worker", f"--loglevel={runtime.settings.log_level}", "--without-mingle", "--without-gossip"]
+    argv += [f"--queues={queues or ','.join(q.name for q in runtime.app.conf.task_queues)}"]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    runtime.app.worker_main(argv)
+
+
+@main.command()
+@click.option("--schedule-file", default="celerybeat-schedule", show_default=True)
+@pass_context
+def beat(ctx: Context, schedule_file: str) -> None:
+    """Run Celery beat with the fleet's schedule."""
+    runtime = ctx.runtime
+    runtime.app.start(["beat", f"--loglevel={runtime.settings.log_level}", f"--schedule={schedule_file}"])
+
+
+@main.command()
+@pass_context
+def web(ctx: Context) -> None:
+    """Serve health checks and metrics (the API and console come later)."""
+    import uvicorn
+
+    from workers.web import make_web_app
+
+    settings = ctx.runtime.settings
+    uvicorn.run(make_web_app(ctx.runtime), host=settings.web_host, port=settings.web_port, log_level="warning")
+
+
+@main.command()
+@pass_context
+def up(ctx: Context) -> None:
+    """Migrate the database, then run worker, beat and web together until Ctrl-C."""
+    from infra.migrate import upgrade
+    from workers.supervisor import run_all
+
+    upgrade(ctx.runtime.fleet().engine)
+    sys.exit(run_all(["worker", "beat", "web"]))
+
+
+@main.group()
+def db() -> None:
+    """The fleet's database schema."""
+
+
+@db.command("upgrade")
+@pass_context
+def db_upgrade(ctx: Context) -> None:
+    """Apply the schema migrations."""
+    from infra.migrate import current, upgrade
+
+    engine = ctx.runtime.fleet().engine
+    upgrade(engine)
+    click.echo(f"database at revision {current(engine)}")
+
+
+@main.command()
+@click.argument("event_type", required=False)
+@click.option("--data", "data_json", help="The event's data, as JSON.")
+@click.option("--source", default="fleet:cli", show_default=True)
+@click.option("--id", "event_id", help="The event id (default: a new UUID).")
+@click.option("--subject")
+@click.option("--file", "path", type=click.File("r"), help="A JSON file with one event, or JSON lines ('-': stdin).")
+@pass_context
+def publish(ctx: Context, event_type: str | None, data_json: str | None, source: str, event_id: str | None,
+            subject: str | None, path: Any) -> None:
+    """Publish an event from arguments, or events from a file or stdin (`--file -`).
+
+    All events are checked first; if any is invalid, none is sent and every problem is listed.
+    """
+    settings = ctx.runtime.settings
+    if path is not None:
+        events, problems = _read_events(path.read(), settings.max_event_bytes)
+    elif event_type:
+        try:
+            data = json.loads(data_json) if data_json is not None else None
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"--data is not valid JSON: {exc}") from None
+        try:
+            events, problems = [new_event(event_type, data, source=source, id=event_id, subject=subject)], []
+        except InvalidEvent as exc:
+            raise click.ClickException(f"invalid event: {exc}") from None
+    else:
+        raise click.UsageError("give an EVENT_TYPE or --file")
+    if problems:
+        raise click.ClickException("nothing published:\n" + "\n".join(problems))
+    try:
+        ids = ctx.runtime.fleet().publisher.publish(events)
+    except FleetError as exc:
+        raise click.ClickException(f"nothing published: {exc}") from None
+    for event_id_ in ids:
+        click.echo(event_id_)
+
+
+def _read_events(text: str, max_bytes: int) -> tuple[list[Event], list[str]]:
+    stripped = text.strip()
+    lines = [stripped] if stripped.startswith("{") and "\n{" not in stripped else text.splitlines()
+    events, problems = [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(parse_event(line.encode(), max_bytes=max_bytes))
+        except InvalidEvent as exc:
+            problems.append(f"  line {number}: {exc}")
+    return events, problems
+
+
+@main.group()
+def dlq() -> None:
+    """Browse, replay and purge dead letters."""
+
+
+def _filter_options(f: Any) -> Any:
+    for option in reversed([
+        click.option("--type", "event_type", help="Event type."),
+        click.option("--handler", help="Handler (task) name."),
+        click.option("--fingerprint", help="Failure group."),
+        click.option("--since", help="Failed at or after: ISO time or an age like 30m, 2h, 7d."),
+        click.option("--until", help="Failed before: ISO time or an age."),
+        click.option("--status", default="dead", show_default=True, type=click.Choice(["dead", "replayed", "any"])),
+    ]):
+        f = option(f)
+    return f
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if value[-1] in units and value[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither an ISO time nor an age like 30m") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _make_filter(ids: tuple[int, ...], event_type: str | None, handler: str | None, fingerprint: str | None,
+                 since: str | None, until: str | None, status: str) -> Filter:
+    return Filter(ids=ids, event_type=event_type, handler=handler, fingerprint=fingerprint,
+                  since=_when(since), until=_when(until), status=None if status == "any" else status)
+
+
+@dlq.command("list")
+@_filter_options
+@click.option("--groups", is_flag=True, help="One line per failure group instead of per letter.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def dlq_list(ctx: Context, groups: bool, limit: int, as_json: bool, **filters: Any) -> None:
+    """List dead letters, newest first."""
+    store = ctx.runtime.fleet().dead_letters
+    where = _make_filter((), **filters)
+    rows = store.groups(where) if groups else store.list(where, limit=limit)
+    if as_json:
+        click.echo(json.dumps([_plain(row._mapping) for row in rows], indent=2))
+        return
+    if groups:
+        for row in rows:
+            click.echo(f"{row.fingerprint}  {row.count:>6}  {row.error_type:<20} {row.handler:<32} "
+                       f"last {row.last_seen:%Y-%m-%d %H:%M:%S}  {row.example[:60]}")
+        return
+    for row in rows:
+        click.echo(f"{row.id:>6}  {row.last_failed_at:%Y-%m-%d %H:%M:%S}  {row.status:<8} {row.event_type:<28} "
+                   f"{row.event_id[:36]:<36}  x{row.attempts}  {row.error_type}: {row.error_message[:60]}")
+
+
+@dlq.command("show")
+@click.argument("letter_id", type=int)
+@pass_context
+def dlq_show(ctx: Context, letter_id: int) -> None:
+    """Show one dead letter: envelope, error and traceback."""
+    row = ctx.runtime.fleet().dead_letters.get(letter_id)
+    if row is None:
+        raise click.ClickException(f"no dead letter {letter_id}")
+    click.echo(json.dumps(_plain(row._mapping), indent=2))
+
+
+@dlq.command("replay")
+@click.argument("letter_ids", type=int, nargs=-1)
+@_filter_options
+@click.option("--all", "everything", is_flag=True, help="Needed to replay with no id and no filter.")
+@pass_context
+def dlq_replay(ctx: Context, letter_ids: tuple[int, ...], everything: bool, **filters: Any) -> None:
+    """Send dead letters again, with the same event ids, from attempt one."""
+    from tasks.replay import replay
+
+    where = _make_filter(letter_ids, **filters)
+    _refuse_unfiltered(where, everything)
+    fleet = ctx.runtime.fleet()
+    report = replay(fleet.dead_letters, fleet.publisher, where)
+    click.echo(f"replayed {len(report.replayed)}")
+    for letter_id, reason in report.refused.items():
+        click.echo(f"  not replayed {letter_id}: {reason}", err=True)
+
+
+@dlq.command("purge")
+@click.argument("letter_ids", type=int, nargs=-1)
+@_filter_options
+@click.option("--all", "everything", is_flag=True, help="Needed to purge with no id and no filter.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def dlq_purge(ctx: Context, letter_ids: tuple[int, ...], everything: bool, yes: bool, **filters: Any) -> None:
+    """Delete dead letters for good."""
+    where = _make_filter(letter_ids, **filters)
+    _refuse_unfiltered(where, everything)
+    store = ctx.runtime.fleet().dead_letters
+    count = store.count(where)
+    if not yes:
+        click.confirm(f"delete {count} dead letters for good?", abort=True)
+    click.echo(f"purged {store.purge(where)}")
+
+
+def _refuse_unfiltered(where: Filter, everything: bool) -> None:
+    narrowed = where.ids or where.event_type or where.handler or where.fingerprint or where.since or where.until
+    if not narrowed and not everything:
+        raise click.UsageError("name letter ids or a filter, or say --all")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """What is running, queue depths, retries waiting, outbox backlog, DLQ size."""
+    from workers.status import collect
+
+    report = collect(ctx.runtime)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    for key, value in report.items():
+        if isinstance(value, dict):
+            click.echo(f"{key}:")
+            for name, item in value.items():
+                click.echo(f"  {name}: {item}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+def _plain(mapping: Any) -> dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in dict(mapping).items()}
+

@@ -1,0 +1,67 @@
+"""A Celery consumer that dead-letters what stock Celery throws away.
+
+Stock Celery acknowledges a message it cannot decode (malformed JSON, a content type other than
+JSON) and rejects one naming an unknown task: either way the message is gone. Here both go to the
+dead-letter queue with the raw body and the reason first, then leave the broker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from celery.worker.consumer import Consumer
+
+from infra.dead_letters import DeadLetter, fingerprint
+
+if TYPE_CHECKING:
+    from workers.bootstrap import Fleet
+
+log = logging.getLogger("fleet.consumer")
+
+
+def dead_lettering_consumer(fleet: Callable[[], Fleet]) -> type[Consumer]:
+    class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
+        def on_decode_error(self, message: Any, exc: Exception) -> None:
+            _bury(fleet, message, exc)
+
+        def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+            _bury(fleet, message, exc)
+
+        def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+            _bury(fleet, message, exc)
+
+        def on_unknown_message(self, body: Any, message: Any) -> None:
+            _bury(fleet, message, ValueError("not a Celery task message"))
+
+    return DeadLetteringConsumer
+
+
+def _bury(fleet: Callable[[], Fleet], message: Any, exc: Exception) -> None:
+    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+    headers = message.headers or {}
+    queue = str((message.delivery_info or {}).get("routing_key") or "?")
+    error_type = type(exc).__name__
+    letter = DeadLetter(
+        handler=str(headers.get("task") or "fleet.consumer")[:200],
+        event_type="?",
+        source="fleet:broker",
+        event_id=str(headers.get("id") or hashlib.sha256(body).hexdigest()),
+        queue=queue,
+        envelope=body.decode("utf-8", errors="replace"),
+        attempts=1,
+        error_type=error_type,
+        error_message=f"{exc} (content type {message.content_type!r})",
+        traceback="",
+        fingerprint=fingerprint(f"{error_type}@consumer", None),
+    )
+    try:
+        fleet().dead_letters.add(letter)
+    except Exception:
+        log.critical("could not dead-letter an undeliverable message; returning it to the broker", exc_info=True)
+        message.reject(requeue=True)
+        return
+    log.error("undeliverable message on %s dead-lettered: %s: %s", queue, error_type, exc)
+    message.ack()
