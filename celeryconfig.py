@@ -11,16 +11,15 @@ event_serializer = "json"
 task_acks_late = True
 task_reject_on_worker_lost = True
 # ...and a task killed by its time limit is requeued rather than acknowledged away.
-task_acks_on_failure_or_timeout = False
+task_acks_on_failure = False
+task_acks_on_timeout = False
 
 # No result backend: outcomes live in the ledger and the dead-letter queue.
 task_ignore_result = True
 task_store_errors_even_if_ignored = False
 
-# Queues come from the routing table; nothing is created by accident.
+# Queues come from the routing table (workers/celery_app.py); nothing is created by accident.
 task_create_missing_queues = False
-task_default_queue = "fleet.maintenance"
-task_routes = {"fleet.outbox.*": {"queue": "fleet.maintenance"}, "fleet.retries.*": {"queue": "fleet.maintenance"}}
 
 worker_hijack_root_logger = False
 worker_send_task_events = True

@@ -163,6 +163,8 @@ def _as_invalid_event(exc: pydantic.ValidationError) -> InvalidEvent:
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "missing":
             message = "required attribute is missing"
+        elif error["type"] == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+            message = "must not be empty"
         problems.append((field, message))
     field, message = problems[0]
     if not field and ": " in message:  # model-level errors carry their field in the message

@@ -92,8 +92,8 @@ ROUTES: Mapping[str, Route] = {
             type="demo.crash_requested",
             handler=demo.crash_worker,
             task="fleet.demo.crash_worker",
-            queue="fleet.demo.crash",
-            idempotency=Idempotency.NATURAL,
+            queue="fleet.demo",
+            idempotency=Idempotency.TRANSACTIONAL,
             retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=1.0),
         ),
     )

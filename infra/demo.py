@@ -38,6 +38,20 @@ class RedisReceiptSender:
         self._redis.rpush(self.key, json.dumps({"to": to, "text": text, "key": key}))
 
 
+class RedisDownstreamSwitch:
+    """A downstream is down while the key `{prefix}:demo:down:{name}` exists."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    def key(self, name: str) -> str:
+        return f"{self._prefix}:demo:down:{name}"
+
+    def is_up(self, name: str) -> bool:
+        return not self._redis.exists(self.key(name))
+
+
 class SystemClock:
     def now(self) -> float:
         return time.time()

@@ -21,8 +21,11 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 class CeleryPublisher:
-    def __init__(self, app: Celery, registry: Registry, *, max_event_bytes: int, batch_size: int) -> None:
+    def __init__(
+        self, app: Celery, registry: Registry, *, max_event_bytes: int, batch_size: int, queue_prefix: str = ""
+    ) -> None:
         self._app = app
+        self._queue_prefix = queue_prefix
         self._registry = registry
         self._max_event_bytes = max_event_bytes
         self._batch_size = batch_size
@@ -58,7 +61,7 @@ class CeleryPublisher:
         self._app.send_task(
             route.task,
             kwargs={"events": events, "attempt": attempt},
-            queue=route.queue,
+            queue=self._queue_prefix + route.queue,
             countdown=countdown if countdown else None,
             producer=producer,
         )

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     prefetch_multiplier: int = Field(4, ge=1)
     key_prefix: str = Field("fleet", pattern=r"^[A-Za-z0-9_.:-]+$")
     """Prefix of every Redis key the fleet writes (see infra/keys.py)."""
+    queue_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.:-]*$")
+    """Prefix of every broker queue name, so several fleets can share one broker."""
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(8000, ge=1, le=65535)

@@ -21,7 +21,7 @@ from infra.attempts import RedisAttempts
 from infra.db import make_engine
 from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
-from infra.demo import RedisReceiptSender, SqlDepositBook, SystemClock
+from infra.demo import RedisDownstreamSwitch, RedisReceiptSender, SqlDepositBook, SystemClock
 from infra.ledger import SqlLedger
 from infra.outbox import SqlOutbox
 from infra.publisher import CeleryPublisher
@@ -68,7 +68,11 @@ class Fleet:
     @cached_property
     def publisher(self) -> CeleryPublisher:
         return CeleryPublisher(
-            self.app, self.registry, max_event_bytes=self.settings.max_event_bytes, batch_size=self.settings.batch_size
+            self.app,
+            self.registry,
+            max_event_bytes=self.settings.max_event_bytes,
+            batch_size=self.settings.batch_size,
+            queue_prefix=self.settings.queue_prefix,
         )
 
     @cached_property
@@ -76,8 +80,12 @@ class Fleet:
         return RedisReceiptSender(self.redis, self.settings.key_prefix)
 
     @cached_property
+    def downstream(self) -> RedisDownstreamSwitch:
+        return RedisDownstreamSwitch(self.redis, self.settings.key_prefix)
+
+    @cached_property
     def dispatcher(self) -> Dispatcher:
-        services = {"clock": self.clock, "receipts": self.receipts}
+        services = {"clock": self.clock, "receipts": self.receipts, "downstream": self.downstream}
         transaction_ports = {"deposits": SqlDepositBook}
         check_wiring(self.registry, services, transaction_ports)
         return Dispatcher(

@@ -25,10 +25,17 @@ MAINTENANCE_QUEUE = "fleet.maintenance"
 def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet]) -> Celery:
     app = Celery("fleet", set_as_current=False)
     app.config_from_object(celeryconfig)
-    transport_options: dict[str, Any] = (
-        {"visibility_timeout": settings.visibility_timeout} if settings.broker_is_redis else {"confirm_publish": True}
-    )
-    queues = [*registry.queues(), MAINTENANCE_QUEUE]
+    transport_options: dict[str, Any] = {"confirm_publish": True}  # RabbitMQ: a send returns once it is durable
+    if settings.broker_is_redis:
+        transport_options = {
+            "visibility_timeout": settings.visibility_timeout,
+            # kombu sweeps for a dead worker's unacknowledged messages every interval x throttle
+            # seconds (100 s by default, whatever the timeout): sweep every tenth of the timeout.
+            "unacked_restore_interval": max(1, min(60, settings.visibility_timeout // 10)),
+            "unacked_restore_throttle": 1,
+        }
+    prefix = settings.queue_prefix
+    queues = [prefix + name for name in (*registry.queues(), MAINTENANCE_QUEUE)]
     app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=transport_options,
@@ -37,6 +44,8 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet])
         worker_concurrency=settings.worker_concurrency,
         beat_schedule=BEAT_SCHEDULE,
         worker_consumer=dead_lettering_consumer(fleet),
+        task_default_queue=prefix + MAINTENANCE_QUEUE,
+        task_routes={"fleet.outbox.*": {"queue": prefix + MAINTENANCE_QUEUE}, "fleet.retries.*": {"queue": prefix + MAINTENANCE_QUEUE}},
     )
     for route in registry.routes():
         register_route_task(app, route, lambda: fleet().dispatcher)

@@ -2,13 +2,16 @@
 
 Stock Celery acknowledges a message it cannot decode (malformed JSON, a content type other than
 JSON) and rejects one naming an unknown task: either way the message is gone. Here both go to the
-dead-letter queue with the raw body and the reason first, then leave the broker.
+dead-letter queue with the raw body and the reason first, then leave the broker. A body that
+is not clean UTF-8 is stored as `base64:<data>`.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from workers.bootstrap import Fleet
 
 log = logging.getLogger("fleet.consumer")
+REQUEUE_PAUSE = 1.0
 
 
 def dead_lettering_consumer(fleet: Callable[[], Fleet]) -> type[Consumer]:
@@ -39,6 +43,17 @@ def dead_lettering_consumer(fleet: Callable[[], Fleet]) -> type[Consumer]:
     return DeadLetteringConsumer
 
 
+def _as_text(body: bytes) -> str:
+    """The body as text; bytes that are not clean UTF-8 are kept whole as `base64:<data>`."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text or text.startswith("base64:"):
+        return "base64:" + base64.b64encode(body).decode()
+    return text
+
+
 def _bury(fleet: Callable[[], Fleet], message: Any, exc: Exception) -> None:
     body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
     headers = message.headers or {}
@@ -50,7 +65,7 @@ def _bury(fleet: Callable[[], Fleet], message: Any, exc: Exception) -> None:
         source="fleet:broker",
         event_id=str(headers.get("id") or hashlib.sha256(body).hexdigest()),
         queue=queue,
-        envelope=body.decode("utf-8", errors="replace"),
+        envelope=_as_text(body),
         attempts=1,
         error_type=error_type,
         error_message=f"{exc} (content type {message.content_type!r})",
@@ -61,6 +76,7 @@ def _bury(fleet: Callable[[], Fleet], message: Any, exc: Exception) -> None:
         fleet().dead_letters.add(letter)
     except Exception:
         log.critical("could not dead-letter an undeliverable message; returning it to the broker", exc_info=True)
+        time.sleep(REQUEUE_PAUSE)  # the store is down: do not spin on the message meanwhile
         message.reject(requeue=True)
         return
     log.error("undeliverable message on %s dead-lettered: %s: %s", queue, error_type, exc)

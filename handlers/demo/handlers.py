@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from handlers.demo.ports import DepositBook, ReceiptSender
+from handlers.demo.ports import DepositBook, DownstreamSwitch, ReceiptSender
 from handlers.envelope import Event, follow_up
 from handlers.errors import InvalidEvent, RateLimited, RetryableError
 from handlers.ports import Clock
@@ -54,12 +54,16 @@ def send_receipt(event: Event, *, receipts: ReceiptSender) -> None:
     receipts.send(to=data["to"], text=str(data.get("text", "")), key=event.id)
 
 
-def record_flaky_deposit(event: Event, *, attempt: int, deposits: DepositBook) -> None:
-    """A deposit whose downstream fails transiently for the first `fail_times` attempts.
-
-    With `retry_after` in the data the failure is a rate limit with that delay. Transactional.
+def record_flaky_deposit(
+    event: Event, *, attempt: int, deposits: DepositBook, downstream: DownstreamSwitch
+) -> None:
+    """A deposit whose downstream fails for the first `fail_times` attempts, and while the
+    downstream named by `needs` is down. With `retry_after` in the data the failure is a rate
+    limit with that delay. Transactional.
     """
     account, amount = _deposit_fields(event)
+    if (needs := event.data.get("needs")) and not downstream.is_up(str(needs)):
+        raise RetryableError(f"downstream {needs} is down")
     if attempt <= int(event.data.get("fail_times", 0)):
         if (retry_after := event.data.get("retry_after")) is not None:
             raise RateLimited(float(retry_after))
@@ -67,7 +71,12 @@ def record_flaky_deposit(event: Event, *, attempt: int, deposits: DepositBook) -
     deposits.add(account=account, amount=amount, event_id=event.id)
 
 
-def crash_worker(event: Event) -> None:
+def crash_worker(event: Event, *, deposits: DepositBook) -> None:
     """Kill the worker process, as an OOM kill or a segfault would: the poison message that
-    proves the attempt counter survives redeliveries. Natural: it has no effect to repeat."""
-    os._exit(70)
+    proves the attempt counter survives redeliveries. With `"crash": false` it records a
+    deposit instead, so its queue can be seen flowing. Transactional.
+    """
+    if event.data.get("crash", True):
+        os._exit(70)
+    account, amount = _deposit_fields(event)
+    deposits.add(account=account, amount=amount, event_id=event.id)

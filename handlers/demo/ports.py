@@ -15,3 +15,9 @@ class ReceiptSender(Protocol):
     """An effect outside the database (think: an email gateway)."""
 
     def send(self, *, to: str, text: str, key: str) -> None: ...
+
+
+class DownstreamSwitch(Protocol):
+    """Whether a (pretend) downstream is up: lets a demo outage start and end."""
+
+    def is_up(self, name: str) -> bool: ...

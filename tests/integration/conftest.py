@@ -1,0 +1,110 @@
+"""A fleet per test: settings of its own, worker processes, and the same tests on both brokers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import Engine, select
+
+from infra.schema import dead_letters, demo_deposits
+from infra.settings import Settings
+from tests.support.processes import FleetProcess
+from tests.support.services import AMQP_URL, require
+from workers.bootstrap import Runtime
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def broker_url(request: pytest.FixtureRequest, redis_url: str) -> str:
+    if request.param == "amqp":
+        require("rabbitmq")
+        return AMQP_URL
+    return redis_url
+
+
+@pytest.fixture
+def fleet_env(broker_url: str, redis_url: str, postgres_url: str, engine: Engine) -> dict[str, str]:
+    run = uuid.uuid4().hex[:8]
+    return {
+        "FLEET_BROKER_URL": broker_url,
+        "FLEET_REDIS_URL": redis_url,
+        "FLEET_DATABASE_URL": postgres_url,
+        "FLEET_QUEUE_PREFIX": f"t{run}.",
+        "FLEET_KEY_PREFIX": f"t{run}",
+        "FLEET_VISIBILITY_TIMEOUT": "10",
+        "FLEET_LOG_LEVEL": "INFO",
+    }
+
+
+class FleetUnderTest:
+    """The fleet as a test drives it: a runtime to publish and look with, and its processes."""
+
+    def __init__(self, env: dict[str, str], engine: Engine, logs: Path) -> None:
+        self.env = env
+        self.engine = engine
+        self.logs = logs
+        self.runtime = Runtime(Settings(**{k.removeprefix("FLEET_").lower(): v for k, v in env.items()}))
+        self.processes: list[FleetProcess] = []
+
+    @property
+    def fleet(self) -> Any:
+        return self.runtime.fleet()
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self.fleet.redis  # type: ignore[no-any-return]
+
+    def runtime_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        return {**os.environ, **self.env, **(env or {})}
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> FleetProcess:
+        full_env = self.runtime_env(env)
+        name = f"{args[0]}-{len(self.processes)}"
+        process = FleetProcess(list(args), full_env, self.logs / f"{name}.log")
+        self.processes.append(process)
+        return process
+
+    def start_worker(self, concurrency: int = 2, env: dict[str, str] | None = None) -> FleetProcess:
+        worker = self.start("worker", "-c", str(concurrency), "-n", f"w{len(self.processes)}@%h", env=env)
+        worker.wait_for_log("ready.", timeout=60)
+        return worker
+
+    def deposits(self) -> Counter[str]:
+        with self.engine.connect() as connection:
+            return Counter(row[0] for row in connection.execute(select(demo_deposits.c.event_id)))
+
+    def letters(self) -> list[Any]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(dead_letters).order_by(dead_letters.c.id)))
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.alive():
+                process.stop()
+        if not self.runtime.settings.broker_is_redis:
+            with self.runtime.app.connection_for_write() as connection:
+                channel = connection.channel()
+                for queue in self.runtime.app.conf.task_queues:
+                    try:
+                        channel.queue_delete(queue.name)
+                    except Exception:  # never declared
+                        channel = connection.channel()
+        self.fleet.close()
+
+
+@pytest.fixture
+def fleet_under_test(fleet_env: dict[str, str], engine: Engine, tmp_path: Path) -> Iterator[FleetUnderTest]:
+    under_test = FleetUnderTest(fleet_env, engine, tmp_path)
+    yield under_test
+    under_test.close()
+
+
+Publish = Callable[..., list[str]]
