@@ -23,6 +23,9 @@ class SqlDepositBook:
 
     def flush(self) -> None:
         if self._rows:
+            now = time.time()
+            for row in self._rows:
+                row["recorded_at"] = now
             self._connection.execute(insert(demo_deposits), self._rows)
             self._rows = []
 

@@ -72,5 +72,6 @@ demo_deposits = Table(
     Column("amount", BigInteger, nullable=False),
     # Deliberately not unique: the ledger alone must keep deposits exactly-once, and tests count.
     Column("event_id", String(1024), nullable=False),
+    Column("recorded_at", Float, nullable=False),  # epoch seconds, set just before commit
     Index("ix_demo_deposits_event_id", "event_id"),
 )

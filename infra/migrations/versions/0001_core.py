@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("account", sa.String(200), nullable=False),
         sa.Column("amount", sa.BigInteger, nullable=False),
         sa.Column("event_id", sa.String(1024), nullable=False),
+        sa.Column("recorded_at", sa.Float, nullable=False),
     )
     op.create_index("ix_demo_deposits_event_id", "demo_deposits", ["event_id"])
 
