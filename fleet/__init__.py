@@ -17,8 +17,15 @@ from handlers.envelope import Event, new_event, parse_event
 from handlers.errors import EventTooLarge, FleetError, InvalidEvent, UnknownEventType
 
 __all__ = [
-    "Event", "EventTooLarge", "FleetError", "InvalidEvent", "UnknownEventType",
-    "new_event", "parse_event", "publish", "publish_events",
+    "Event",
+    "EventTooLarge",
+    "FleetError",
+    "InvalidEvent",
+    "UnknownEventType",
+    "new_event",
+    "parse_event",
+    "publish",
+    "publish_events",
 ]
 
 _lock = threading.Lock()
@@ -36,7 +43,7 @@ def _publisher() -> Any:
         return _runtime.fleet().publisher
 
 
-def publish(type: str, data: Any = None, *, source: str, id: str | None = None, **attributes: Any) -> str:  # noqa: A002
+def publish(type: str, data: Any = None, *, source: str, id: str | None = None, **attributes: Any) -> str:
     """Validate and send one event; returns its id. Raises `InvalidEvent`, `UnknownEventType`."""
     event = new_event(type, data, source=source, id=id, **attributes)
     return str(_publisher().publish([event])[0])

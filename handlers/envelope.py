@@ -38,7 +38,9 @@ class Event(BaseModel):
     # Extensions the fleet itself reads.
     correlationid: str | None = None
     causationid: str | None = None
-    traceparent: str | None = Field(default=None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+    traceparent: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+    )
     partitionkey: str | None = None
 
     @pydantic.field_validator("specversion")
@@ -65,7 +67,9 @@ class Event(BaseModel):
     def _extensions_well_named(self) -> Event:
         for name, value in (self.model_extra or {}).items():
             if not _EXTENSION_NAME.match(name):
-                raise ValueError(f"{name}: unknown attribute; extension names are 1-20 lowercase letters or digits")
+                raise ValueError(
+                    f"{name}: unknown attribute; extension names are 1-20 lowercase letters or digits"
+                )
             if not isinstance(value, str | int | bool) or value is None:
                 raise ValueError(f"{name}: an extension value must be a string, integer or boolean")
         return self
@@ -84,11 +88,11 @@ class Event(BaseModel):
 
 
 def new_event(
-    type: str,  # noqa: A002 - the CloudEvents attribute is called type
+    type: str,
     data: Any = None,
     *,
     source: str,
-    id: str | None = None,  # noqa: A002 - the CloudEvents attribute is called id
+    id: str | None = None,
     subject: str | None = None,
     correlationid: str | None = None,
     causationid: str | None = None,
@@ -109,7 +113,7 @@ def new_event(
     return parse_event({k: v for k, v in fields.items() if v is not None})
 
 
-def follow_up(cause: Event, type: str, data: Any = None, *, id: str, subject: str | None = None) -> Event:  # noqa: A002
+def follow_up(cause: Event, type: str, data: Any = None, *, id: str, subject: str | None = None) -> Event:
     """An event caused by `cause`: same correlation id, causation id pointing at it, trace carried on.
 
     `id` must be derived deterministically from the cause, so that re-running the handler (a
@@ -169,4 +173,6 @@ def _as_invalid_event(exc: pydantic.ValidationError) -> InvalidEvent:
     field, message = problems[0]
     if not field and ": " in message:  # model-level errors carry their field in the message
         field, message = message.split(": ", 1)
-    return InvalidEvent(field, message + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""))
+    return InvalidEvent(
+        field, message + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
+    )

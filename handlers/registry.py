@@ -87,6 +87,8 @@ ROUTES: Mapping[str, Route] = {
             queue="fleet.demo",
             idempotency=Idempotency.TRANSACTIONAL,
             retry=RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=2.0),
+            downstream="bank",
+            breaker=BreakerPolicy(failure_ratio=0.5, min_calls=5, window=10.0, cooldown=2.0),
         ),
         Route(
             type="demo.crash_requested",

@@ -84,22 +84,33 @@ class SqlDeadLetters:
     def add(self, letter: DeadLetter) -> None:
         """Store a letter; the same event failing again updates its row (attempts, error, last time)."""
         now = datetime.now(UTC)
-        values: dict[str, Any] = asdict(letter) | {"first_failed_at": now, "last_failed_at": now, "status": "dead"}
+        values: dict[str, Any] = asdict(letter) | {
+            "first_failed_at": now,
+            "last_failed_at": now,
+            "status": "dead",
+        }
         statement = self._insert.values(values)
         statement = statement.on_conflict_do_update(
             index_elements=["handler", "source", "event_id"],
             set_={
                 name: statement.excluded[name]
                 for name in (
-                    "envelope", "attempts", "error_type", "error_message", "traceback",
-                    "fingerprint", "last_failed_at", "status", "queue",
+                    "envelope",
+                    "attempts",
+                    "error_type",
+                    "error_message",
+                    "traceback",
+                    "fingerprint",
+                    "last_failed_at",
+                    "status",
+                    "queue",
                 )
             },
         )
         with self._engine.begin() as connection:
             connection.execute(statement)
 
-    def list(self, where: Filter, limit: int = 100) -> list[Row[Any]]:
+    def find(self, where: Filter, limit: int = 100) -> list[Row[Any]]:
         query = select(table).where(*where.clauses()).order_by(table.c.last_failed_at.desc()).limit(limit)
         with self._engine.connect() as connection:
             return list(connection.execute(query))
@@ -129,7 +140,11 @@ class SqlDeadLetters:
 
     def count(self, where: Filter) -> int:
         with self._engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(table).where(*where.clauses())).scalar_one())
+            return int(
+                connection.execute(
+                    select(func.count()).select_from(table).where(*where.clauses())
+                ).scalar_one()
+            )
 
     def mark_replayed(self, ids: Sequence[int]) -> None:
         if not ids:
@@ -138,7 +153,9 @@ class SqlDeadLetters:
             connection.execute(
                 update(table)
                 .where(table.c.id.in_(list(ids)))
-                .values(status="replayed", replayed_at=datetime.now(UTC), replay_count=table.c.replay_count + 1)
+                .values(
+                    status="replayed", replayed_at=datetime.now(UTC), replay_count=table.c.replay_count + 1
+                )
             )
 
     def purge(self, where: Filter) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -27,7 +27,7 @@ class RedisDelayed:
         self._redis.zadd(self._key, {json.dumps(message, sort_keys=True): due})
 
     def release_due(self, now: float, send: Callable[[dict[str, Any]], None], limit: int = 500) -> int:
-        due = self._redis.zrangebyscore(self._key, "-inf", now, start=0, num=limit)
+        due = cast(list[bytes], self._redis.zrangebyscore(self._key, "-inf", now, start=0, num=limit))
         for member in due:
             send(json.loads(member))
             self._redis.zrem(self._key, member)

@@ -1,11 +1,12 @@
 """Every Redis key the fleet writes, in one place. `{p}` is `FLEET_KEY_PREFIX`.
 
-| key | type | what | lifetime |
-| --- | --- | --- | --- |
-| `{p}:msg:{message_id}` | hash | field `_deliveries`: times the message started; field `_fallback`: its batch fell back to one event at a time; a field per event key: runs of that event in this message | deleted when the message ends; a day's TTL covers a crash |
-| `{p}:delayed` | sorted set | retries due later than `eta_max`, scored by due time | until due |
-| `{p}:bucket:{downstream}` | hash | token bucket of a rate-limited downstream | a minute after last use |
-| `{p}:breaker:{handler}` | hash | circuit breaker counts and state | window + cooldown |
+`{p}:msg:{message_id}` (hash): the attempt record of one broker message. Field `_deliveries`:
+    times the message started; `_fallback`: its batch fell back to one event at a time; one
+    field per event key: runs of that event in this message. Deleted when the message ends; a
+    day's TTL covers a crash.
+`{p}:delayed` (sorted set): retries due later than `eta_max`, scored by due time.
+`{p}:bucket:{downstream}` (hash): the token bucket of a rate-limited downstream.
+`{p}:breaker:{handler}` (hash): a circuit breaker's counts and state.
 """
 
 from __future__ import annotations

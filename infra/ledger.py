@@ -78,7 +78,9 @@ class SqlLedger:
         statement = statement.on_conflict_do_update(
             index_elements=["handler", "event_key"],
             set_={"owner": statement.excluded.owner, "lease_until": statement.excluded.lease_until},
-            where=and_(ledger.c.status == "claimed", or_(ledger.c.lease_until < now, ledger.c.owner == owner)),
+            where=and_(
+                ledger.c.status == "claimed", or_(ledger.c.lease_until < now, ledger.c.owner == owner)
+            ),
         ).returning(ledger.c.event_key)
         claims = Claims()
         with self._engine.begin() as connection:
@@ -96,7 +98,9 @@ class SqlLedger:
                         claims.busy[key] = max(0.0, float(lease_until) - now)
         return claims
 
-    def complete(self, connection: Connection, handler: str, keys: Iterable[Key], owner: str, now: float) -> int:
+    def complete(
+        self, connection: Connection, handler: str, keys: Iterable[Key], owner: str, now: float
+    ) -> int:
         """Claim mode: turn this owner's claims on `keys` into done rows; returns how many it still held."""
         digests = [digest(key) for key in keys]
         if not digests:

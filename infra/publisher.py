@@ -22,7 +22,13 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 
 class CeleryPublisher:
     def __init__(
-        self, app: Celery, registry: Registry, *, max_event_bytes: int, batch_size: int, queue_prefix: str = ""
+        self,
+        app: Celery,
+        registry: Registry,
+        *,
+        max_event_bytes: int,
+        batch_size: int,
+        queue_prefix: str = "",
     ) -> None:
         self._app = app
         self._queue_prefix = queue_prefix

@@ -54,18 +54,24 @@ class TransactionPort(Protocol):
 
 
 class Gate(Protocol):
-    """Rate limits and circuit breakers: how long to postpone a route's next run, if at all."""
+    """Rate limits and circuit breakers (infra/throttle.py)."""
 
-    def delay(self, route: Route) -> float: ...
+    def admit(self, route: Route, wanted: int) -> tuple[int, float]:
+        """How many of `wanted` events may run now, and in how many seconds the rest may."""
+        ...
 
-    def record(self, route: Route, ok: bool) -> None: ...
+    def record(self, route: Route, ok: int = 0, failed: int = 0) -> None:
+        """Outcomes of runs, for the route's circuit breaker."""
+        ...
 
 
 class OpenGate:
-    def delay(self, route: Route) -> float:
-        return 0.0
+    """No limits: every event runs now."""
 
-    def record(self, route: Route, ok: bool) -> None:
+    def admit(self, route: Route, wanted: int) -> tuple[int, float]:
+        return wanted, 0.0
+
+    def record(self, route: Route, ok: int = 0, failed: int = 0) -> None:
         return None
 
 
@@ -115,18 +121,24 @@ class Dispatcher:
         if route is None:  # the worker only consumes tasks it registered; kept for safety
             raise LookupError(f"no route for task {delivery.task!r}")
         events = self._decode(route, raw_events, delivery, outcome)
+        granted, wait = self.gate.admit(route, len(events)) if events else (0, 0.0)
+        if granted < len(events):  # rate limit or open breaker: later, without spending an attempt
+            self._later(route, events[granted:], delivery.attempt_base, wait)
+            outcome.postponed += len(events) - granted
+            events = events[:granted]
+        if not events:
+            return outcome
         start = self.attempts.started(delivery.message_id)
-        wait = self.gate.delay(route) if events else 0.0
-        if wait > 0:
-            self._later(route, events, delivery.attempt_base, wait)
-            outcome.postponed += len(events)
-        elif start.deliveries == 1 and route.idempotency is Idempotency.TRANSACTIONAL:
+        if start.deliveries == 1 and route.idempotency is Idempotency.TRANSACTIONAL:
             fast = Outcome()
             try:
                 self._transactional(route, events, delivery.attempt_base + 1, fast)
                 outcome.handled, outcome.duplicates = fast.handled, fast.duplicates
+                self.gate.record(route, ok=fast.handled)
             except Exception:
-                log.debug("batch of %d %s events fell back to one at a time", len(events), route.type, exc_info=True)
+                log.debug(
+                    "batch of %d %s events fell back to one at a time", len(events), route.type, exc_info=True
+                )
                 self.attempts.falling_back(delivery.message_id)
                 self._one_by_one(route, events, delivery, extra_run=0, outcome=outcome)
         else:
@@ -135,13 +147,17 @@ class Dispatcher:
         self.attempts.finished(delivery.message_id)
         return outcome
 
-    def _decode(self, route: Route, raw_events: Sequence[Any], delivery: Delivery, outcome: Outcome) -> list[Event]:
+    def _decode(
+        self, route: Route, raw_events: Sequence[Any], delivery: Delivery, outcome: Outcome
+    ) -> list[Event]:
         events = []
         for index, raw in enumerate(raw_events):
             try:
                 event = parse_event(raw)
                 if event.type != route.type:
-                    raise InvalidEvent("type", f"{event.type!r} was sent to {route.task}, which handles {route.type!r}")
+                    raise InvalidEvent(
+                        "type", f"{event.type!r} was sent to {route.task}, which handles {route.type!r}"
+                    )
             except InvalidEvent as exc:
                 self._dead_letter_raw(route, raw, f"{delivery.message_id}/{index}", exc)
                 outcome.dead += 1
@@ -149,7 +165,9 @@ class Dispatcher:
             events.append(event)
         return events
 
-    def _one_by_one(self, route: Route, events: list[Event], delivery: Delivery, *, extra_run: int, outcome: Outcome) -> None:
+    def _one_by_one(
+        self, route: Route, events: list[Event], delivery: Delivery, *, extra_run: int, outcome: Outcome
+    ) -> None:
         seen: set[tuple[str, str]] = set()
         for event in events:
             if event.key in seen:
@@ -159,29 +177,40 @@ class Dispatcher:
             runs = self.attempts.run(delivery.message_id, digest(event.key))
             attempt = delivery.attempt_base + extra_run + runs
             if attempt > route.retry.max_attempts:
-                lost = WorkerLost(f"the worker died while running this event; {attempt - 1} runs, limit {route.retry.max_attempts}")
+                runs_made, limit = attempt - 1, route.retry.max_attempts
+                lost = WorkerLost(
+                    f"the worker died while running this event; {runs_made} runs, limit {limit}"
+                )
                 self._dead_letter(route, event, attempt - 1, lost)
                 outcome.dead += 1
                 continue
-            if route.idempotency is Idempotency.TRANSACTIONAL:
-                run: Callable[[], None] = lambda e=event, a=attempt: self._transactional(route, [e], a, outcome)
-            elif route.idempotency is Idempotency.CLAIM:
-                run = lambda e=event, a=attempt: self._claimed(route, e, a, delivery, outcome)
-            else:
-                run = lambda e=event, a=attempt: self._natural(route, e, a, outcome)
             try:
-                run()
-                self.gate.record(route, ok=True)
+                self._run_one(route, event, attempt, delivery, outcome)
+                self.gate.record(route, ok=1)
             except Exception as exc:
-                self.gate.record(route, ok=isinstance(exc, PermanentError))
+                self.gate.record(route, failed=0 if isinstance(exc, PermanentError) else 1)
                 self._failed(route, event, attempt, exc, outcome)
+
+    def _run_one(
+        self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome
+    ) -> None:
+        if route.idempotency is Idempotency.TRANSACTIONAL:
+            self._transactional(route, [event], attempt, outcome)
+        elif route.idempotency is Idempotency.CLAIM:
+            self._claimed(route, event, attempt, delivery, outcome)
+        else:
+            self._natural(route, event, attempt, outcome)
 
     def _transactional(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
         now = self.clock.now()
         follow_ups: list[Event] = []
         with self.engine.begin() as connection:
             fresh = self.ledger.record(connection, route.name, [event.key for event in events], now)
-            ports = {name: make(connection) for name, make in self.transaction_ports.items() if name in _wants(route.handler)}
+            ports = {
+                name: make(connection)
+                for name, make in self.transaction_ports.items()
+                if name in _wants(route.handler)
+            }
             for event in events:
                 if event.key in fresh:
                     fresh.discard(event.key)
@@ -194,8 +223,12 @@ class Dispatcher:
             outbox_ids = self.outbox.add(connection, follow_ups, now)
         self._publish_follow_ups(outbox_ids, follow_ups)
 
-    def _claimed(self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome) -> None:
-        claims = self.ledger.claim(route.name, [event.key], delivery.message_id, route.lease, self.clock.now())
+    def _claimed(
+        self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome
+    ) -> None:
+        claims = self.ledger.claim(
+            route.name, [event.key], delivery.message_id, route.lease, self.clock.now()
+        )
         if event.key in claims.done:
             outcome.duplicates += 1
             return
@@ -209,8 +242,15 @@ class Dispatcher:
             self.ledger.release(route.name, event.key, delivery.message_id)
             raise
         with self.engine.begin() as connection:
-            if not self.ledger.complete(connection, route.name, [event.key], delivery.message_id, self.clock.now()):
-                log.error("claim on %s/%s was taken over before it completed: lease %ss too short", event.source, event.id, route.lease)
+            if not self.ledger.complete(
+                connection, route.name, [event.key], delivery.message_id, self.clock.now()
+            ):
+                log.error(
+                    "claim on %s/%s was taken over before it completed: lease %ss too short",
+                    event.source,
+                    event.id,
+                    route.lease,
+                )
             outbox_ids = self.outbox.add(connection, follow_ups, self.clock.now())
         self._publish_follow_ups(outbox_ids, follow_ups)
         outcome.handled += 1
@@ -243,8 +283,16 @@ class Dispatcher:
             outcome.dead += 1
             return
         delay = exc.retry_after if isinstance(exc, RateLimited) else route.retry.backoff(attempt)
-        log.warning("%s %s/%s failed on attempt %d (%s: %s); retrying in %.2fs",
-                    route.type, event.source, event.id, attempt, type(exc).__name__, exc, delay)
+        log.warning(
+            "%s %s/%s failed on attempt %d (%s: %s); retrying in %.2fs",
+            route.type,
+            event.source,
+            event.id,
+            attempt,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
         self._later(route, [event], attempt, delay)
         outcome.retried += 1
 
@@ -268,7 +316,15 @@ class Dispatcher:
 
     def _dead_letter(self, route: Route, event: Event, attempts: int, exc: BaseException) -> None:
         error_type = type(exc).__name__
-        log.error("%s %s/%s dead-lettered after %d attempts: %s: %s", route.type, event.source, event.id, attempts, error_type, exc)
+        log.error(
+            "%s %s/%s dead-lettered after %d attempts: %s: %s",
+            route.type,
+            event.source,
+            event.id,
+            attempts,
+            error_type,
+            exc,
+        )
         self.dead_letters.add(
             DeadLetter(
                 handler=route.name,
@@ -286,8 +342,12 @@ class Dispatcher:
         )
 
     def _dead_letter_raw(self, route: Route, raw: Any, fallback_id: str, exc: InvalidEvent) -> None:
-        raw_dict = raw if isinstance(raw, dict) else {}
-        text = lambda name, default: v if isinstance(v := raw_dict.get(name), str) and v else default  # noqa: E731
+        raw_dict: dict[str, Any] = raw if isinstance(raw, dict) else {}
+
+        def text(name: str, default: str) -> str:
+            value = raw_dict.get(name)
+            return value if isinstance(value, str) and value else default
+
         log.error("invalid event in %s dead-lettered: %s", route.task, exc)
         self.dead_letters.add(
             DeadLetter(
@@ -316,10 +376,13 @@ def _wants(handler: Callable[..., Any]) -> tuple[str, ...]:
     )
 
 
-def check_wiring(registry: Registry, services: Mapping[str, object], transaction_ports: Mapping[str, object]) -> None:
+def check_wiring(
+    registry: Registry, services: Mapping[str, object], transaction_ports: Mapping[str, object]
+) -> None:
     """Fail at start, not at the first event, when a handler asks for a port nobody provides."""
     for route in registry.routes():
         for name in _wants(route.handler):
             tx_only = name in transaction_ports and route.idempotency is Idempotency.TRANSACTIONAL
             if name != "attempt" and name not in services and not tx_only:
-                raise LookupError(f"{route.task}: handler asks for {name!r}, which is not wired for {route.idempotency} routes")
+                mode = route.idempotency
+                raise LookupError(f"{route.task}: handler asks for {name!r}, not wired for {mode} routes")

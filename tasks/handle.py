@@ -28,8 +28,8 @@ def register_route_task(app: Celery, route: Route, dispatcher: Callable[[], Disp
         # Killed before its lease ends, so no successor runs it while it still might.
         options["time_limit"] = max(1.0, route.lease * 0.9)
 
-    @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None, **options)  # type: ignore[untyped-decorator]
-    def handle(self: Task, events: list[Any], attempt: int = 0) -> dict[str, int]:
+    @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None, **options)
+    def handle(self: Task[Any, Any], events: list[Any], attempt: int = 0) -> dict[str, int]:
         delivery = Delivery(message_id=str(self.request.id), task=route.task, attempt_base=int(attempt))
         try:
             outcome = dispatcher().handle(events, delivery)

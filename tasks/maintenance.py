@@ -14,7 +14,7 @@ OUTBOX_GRACE = 10.0
 
 
 def register_maintenance_tasks(app: Celery, fleet: Callable[[], Any]) -> None:
-    @app.task(name="fleet.outbox.relay", ignore_result=True)  # type: ignore[untyped-decorator]
+    @app.task(name="fleet.outbox.relay", ignore_result=True)
     def relay_outbox() -> int:
         container = fleet()
         pending = container.outbox.pending(older_than=container.clock.now() - OUTBOX_GRACE)
@@ -23,7 +23,7 @@ def register_maintenance_tasks(app: Celery, fleet: Callable[[], Any]) -> None:
             container.outbox.remove([row_id for row_id, _ in pending])
         return len(pending)
 
-    @app.task(name="fleet.retries.release_due", ignore_result=True)  # type: ignore[untyped-decorator]
+    @app.task(name="fleet.retries.release_due", ignore_result=True)
     def release_due_retries() -> int:
         container = fleet()
         publisher: CeleryPublisher = container.publisher

@@ -33,7 +33,7 @@ def replay(
     limit: int = 10_000,
 ) -> ReplayReport:
     report = ReplayReport()
-    for letter in dead_letters.list(where, limit=limit):
+    for letter in dead_letters.find(where, limit=limit):
         try:
             envelope = json.loads(letter.envelope)
             if edit is not None:

@@ -26,6 +26,7 @@ from infra.ledger import SqlLedger
 from infra.outbox import SqlOutbox
 from infra.publisher import CeleryPublisher
 from infra.settings import Settings
+from infra.throttle import RedisGate
 from tasks.dispatch import Dispatcher, check_wiring
 
 log = logging.getLogger("fleet")
@@ -101,6 +102,7 @@ class Fleet:
             services=services,
             transaction_ports=transaction_ports,
             eta_max=self.settings.eta_max,
+            gate=RedisGate(self.redis, self.settings.key_prefix, self.settings.rate_limits),
         )
 
     def close(self) -> None:
@@ -151,4 +153,4 @@ def _safe(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
-        return url.split("@")[-1]
+        return url.rsplit("@", maxsplit=1)[-1]

@@ -25,7 +25,9 @@ MAINTENANCE_QUEUE = "fleet.maintenance"
 def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet]) -> Celery:
     app = Celery("fleet", set_as_current=False)
     app.config_from_object(celeryconfig)
-    transport_options: dict[str, Any] = {"confirm_publish": True}  # RabbitMQ: a send returns once it is durable
+    transport_options: dict[str, Any] = {
+        "confirm_publish": True
+    }  # RabbitMQ: a send returns once it is durable
     if settings.broker_is_redis:
         transport_options = {
             "visibility_timeout": settings.visibility_timeout,
@@ -45,7 +47,10 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet])
         beat_schedule=BEAT_SCHEDULE,
         worker_consumer=dead_lettering_consumer(fleet),
         task_default_queue=prefix + MAINTENANCE_QUEUE,
-        task_routes={"fleet.outbox.*": {"queue": prefix + MAINTENANCE_QUEUE}, "fleet.retries.*": {"queue": prefix + MAINTENANCE_QUEUE}},
+        task_routes={
+            "fleet.outbox.*": {"queue": prefix + MAINTENANCE_QUEUE},
+            "fleet.retries.*": {"queue": prefix + MAINTENANCE_QUEUE},
+        },
     )
     for route in registry.routes():
         register_route_task(app, route, lambda: fleet().dispatcher)

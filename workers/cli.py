@@ -32,7 +32,9 @@ class Context:
             except pydantic.ValidationError as exc:
                 lines = [f"  FLEET_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
                 raise click.ClickException("invalid settings:\n" + "\n".join(lines)) from None
-            logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            logging.basicConfig(
+                level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )
             self._runtime = Runtime(settings)
         return self._runtime
 
@@ -81,7 +83,9 @@ def web(ctx: Context) -> None:
     from workers.web import make_web_app
 
     settings = ctx.runtime.settings
-    uvicorn.run(make_web_app(ctx.runtime), host=settings.web_host, port=settings.web_port, log_level="warning")
+    uvicorn.run(
+        make_web_app(ctx.runtime), host=settings.web_host, port=settings.web_port, log_level="warning"
+    )
 
 
 @main.command()
@@ -117,10 +121,19 @@ def db_upgrade(ctx: Context) -> None:
 @click.option("--source", default="fleet:cli", show_default=True)
 @click.option("--id", "event_id", help="The event id (default: a new UUID).")
 @click.option("--subject")
-@click.option("--file", "path", type=click.File("r"), help="A JSON file with one event, or JSON lines ('-': stdin).")
+@click.option(
+    "--file", "path", type=click.File("r"), help="A JSON file with one event, or JSON lines ('-': stdin)."
+)
 @pass_context
-def publish(ctx: Context, event_type: str | None, data_json: str | None, source: str, event_id: str | None,
-            subject: str | None, path: Any) -> None:
+def publish(
+    ctx: Context,
+    event_type: str | None,
+    data_json: str | None,
+    source: str,
+    event_id: str | None,
+    subject: str | None,
+    path: Any,
+) -> None:
     """Publish an event from arguments, or events from a file or stdin (`--file -`).
 
     All events are checked first; if any is invalid, none is sent and every problem is listed.
@@ -169,14 +182,18 @@ def dlq() -> None:
 
 
 def _filter_options(f: Any) -> Any:
-    for option in reversed([
-        click.option("--type", "event_type", help="Event type."),
-        click.option("--handler", help="Handler (task) name."),
-        click.option("--fingerprint", help="Failure group."),
-        click.option("--since", help="Failed at or after: ISO time or an age like 30m, 2h, 7d."),
-        click.option("--until", help="Failed before: ISO time or an age."),
-        click.option("--status", default="dead", show_default=True, type=click.Choice(["dead", "replayed", "any"])),
-    ]):
+    for option in reversed(
+        [
+            click.option("--type", "event_type", help="Event type."),
+            click.option("--handler", help="Handler (task) name."),
+            click.option("--fingerprint", help="Failure group."),
+            click.option("--since", help="Failed at or after: ISO time or an age like 30m, 2h, 7d."),
+            click.option("--until", help="Failed before: ISO time or an age."),
+            click.option(
+                "--status", default="dead", show_default=True, type=click.Choice(["dead", "replayed", "any"])
+            ),
+        ]
+    ):
         f = option(f)
     return f
 
@@ -194,10 +211,24 @@ def _when(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _make_filter(ids: tuple[int, ...], event_type: str | None, handler: str | None, fingerprint: str | None,
-                 since: str | None, until: str | None, status: str) -> Filter:
-    return Filter(ids=ids, event_type=event_type, handler=handler, fingerprint=fingerprint,
-                  since=_when(since), until=_when(until), status=None if status == "any" else status)
+def _make_filter(
+    ids: tuple[int, ...],
+    event_type: str | None,
+    handler: str | None,
+    fingerprint: str | None,
+    since: str | None,
+    until: str | None,
+    status: str,
+) -> Filter:
+    return Filter(
+        ids=ids,
+        event_type=event_type,
+        handler=handler,
+        fingerprint=fingerprint,
+        since=_when(since),
+        until=_when(until),
+        status=None if status == "any" else status,
+    )
 
 
 @dlq.command("list")
@@ -206,22 +237,26 @@ def _make_filter(ids: tuple[int, ...], event_type: str | None, handler: str | No
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
-def dlq_list(ctx: Context, groups: bool, limit: int, as_json: bool, **filters: Any) -> None:
+def dlq_list(ctx: Context, /, groups: bool, limit: int, as_json: bool, **filters: Any) -> None:
     """List dead letters, newest first."""
     store = ctx.runtime.fleet().dead_letters
     where = _make_filter((), **filters)
-    rows = store.groups(where) if groups else store.list(where, limit=limit)
+    rows = store.groups(where) if groups else store.find(where, limit=limit)
     if as_json:
         click.echo(json.dumps([_plain(row._mapping) for row in rows], indent=2))
         return
     if groups:
         for row in rows:
-            click.echo(f"{row.fingerprint}  {row.count:>6}  {row.error_type:<20} {row.handler:<32} "
-                       f"last {row.last_seen:%Y-%m-%d %H:%M:%S}  {row.example[:60]}")
+            click.echo(
+                f"{row.fingerprint}  {row.count:>6}  {row.error_type:<20} {row.handler:<32} "
+                f"last {row.last_seen:%Y-%m-%d %H:%M:%S}  {row.example[:60]}"
+            )
         return
     for row in rows:
-        click.echo(f"{row.id:>6}  {row.last_failed_at:%Y-%m-%d %H:%M:%S}  {row.status:<8} {row.event_type:<28} "
-                   f"{row.event_id[:36]:<36}  x{row.attempts}  {row.error_type}: {row.error_message[:60]}")
+        click.echo(
+            f"{row.id:>6}  {row.last_failed_at:%Y-%m-%d %H:%M:%S}  {row.status:<8} {row.event_type:<28} "
+            f"{row.event_id[:36]:<36}  x{row.attempts}  {row.error_type}: {row.error_message[:60]}"
+        )
 
 
 @dlq.command("show")
@@ -240,7 +275,7 @@ def dlq_show(ctx: Context, letter_id: int) -> None:
 @_filter_options
 @click.option("--all", "everything", is_flag=True, help="Needed to replay with no id and no filter.")
 @pass_context
-def dlq_replay(ctx: Context, letter_ids: tuple[int, ...], everything: bool, **filters: Any) -> None:
+def dlq_replay(ctx: Context, /, letter_ids: tuple[int, ...], everything: bool, **filters: Any) -> None:
     """Send dead letters again, with the same event ids, from attempt one."""
     from tasks.replay import replay
 
@@ -259,7 +294,9 @@ def dlq_replay(ctx: Context, letter_ids: tuple[int, ...], everything: bool, **fi
 @click.option("--all", "everything", is_flag=True, help="Needed to purge with no id and no filter.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_context
-def dlq_purge(ctx: Context, letter_ids: tuple[int, ...], everything: bool, yes: bool, **filters: Any) -> None:
+def dlq_purge(
+    ctx: Context, /, letter_ids: tuple[int, ...], everything: bool, yes: bool, **filters: Any
+) -> None:
     """Delete dead letters for good."""
     where = _make_filter(letter_ids, **filters)
     _refuse_unfiltered(where, everything)
@@ -271,7 +308,9 @@ def dlq_purge(ctx: Context, letter_ids: tuple[int, ...], everything: bool, yes: 
 
 
 def _refuse_unfiltered(where: Filter, everything: bool) -> None:
-    narrowed = where.ids or where.event_type or where.handler or where.fingerprint or where.since or where.until
+    narrowed = (
+        where.ids or where.event_type or where.handler or where.fingerprint or where.since or where.until
+    )
     if not narrowed and not everything:
         raise click.UsageError("name letter ids or a filter, or say --all")
 
@@ -297,5 +336,7 @@ def status(ctx: Context, as_json: bool) -> None:
 
 
 def _plain(mapping: Any) -> dict[str, Any]:
-    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in dict(mapping).items()}
-
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in dict(mapping).items()
+    }

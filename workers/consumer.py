@@ -27,7 +27,7 @@ REQUEUE_PAUSE = 1.0
 
 
 def dead_lettering_consumer(fleet: Callable[[], Fleet]) -> type[Consumer]:
-    class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
+    class DeadLetteringConsumer(Consumer):
         def on_decode_error(self, message: Any, exc: Exception) -> None:
             _bury(fleet, message, exc)
 
@@ -75,7 +75,9 @@ def _bury(fleet: Callable[[], Fleet], message: Any, exc: Exception) -> None:
     try:
         fleet().dead_letters.add(letter)
     except Exception:
-        log.critical("could not dead-letter an undeliverable message; returning it to the broker", exc_info=True)
+        log.critical(
+            "could not dead-letter an undeliverable message; returning it to the broker", exc_info=True
+        )
         time.sleep(REQUEUE_PAUSE)  # the store is down: do not spin on the message meanwhile
         message.reject(requeue=True)
         return

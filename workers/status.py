@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 def queue_depths(runtime: Runtime) -> dict[str, int]:
     depths: dict[str, int] = {}
     with runtime.app.connection_for_read() as connection:
-        channel = connection.default_channel
+        channel: Any = connection.default_channel
         for queue in runtime.app.conf.task_queues:
             try:
                 depths[queue.name] = int(channel.queue_declare(queue=queue.name, passive=True).message_count)

@@ -20,7 +20,10 @@ STOP_TIMEOUT = 60.0
 
 
 def run_all(commands: list[str]) -> int:
-    children = {name: subprocess.Popen([sys.executable, "-m", "workers", name], start_new_session=True) for name in commands}
+    children = {
+        name: subprocess.Popen([sys.executable, "-m", "workers", name], start_new_session=True)
+        for name in commands
+    }
     stopping = False
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

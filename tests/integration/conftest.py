@@ -68,7 +68,7 @@ class FleetUnderTest:
     def start(self, *args: str, env: dict[str, str] | None = None) -> FleetProcess:
         full_env = self.runtime_env(env)
         name = f"{args[0]}-{len(self.processes)}"
-        process = FleetProcess(list(args), full_env, self.logs / f"{name}.log")
+        process = FleetProcess(list(args), full_env, self.logs / f"{name}.log", cwd=self.logs)
         self.processes.append(process)
         return process
 
@@ -87,8 +87,7 @@ class FleetUnderTest:
 
     def close(self) -> None:
         for process in self.processes:
-            if process.alive():
-                process.stop()
+            process.stop()
         if not self.runtime.settings.broker_is_redis:
             with self.runtime.app.connection_for_write() as connection:
                 channel = connection.channel()

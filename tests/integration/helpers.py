@@ -8,14 +8,20 @@ from handlers.envelope import Event, new_event
 
 
 def deposit(event_id: str, amount: int = 1, **extra: Any) -> Event:
-    return new_event("demo.deposit_recorded", {"account": "acc-1", "amount": amount, **extra}, source="tests", id=event_id)
+    return new_event(
+        "demo.deposit_recorded", {"account": "acc-1", "amount": amount, **extra}, source="tests", id=event_id
+    )
 
 
 def flaky(event_id: str, **data: Any) -> Event:
-    return new_event("demo.flaky_requested", {"account": "acc-1", "amount": 1, **data}, source="tests", id=event_id)
+    return new_event(
+        "demo.flaky_requested", {"account": "acc-1", "amount": 1, **data}, source="tests", id=event_id
+    )
 
 
-def send_raw(runtime: Any, queue_name: str, body: bytes, *, content_type: str, headers: dict[str, Any]) -> None:
+def send_raw(
+    runtime: Any, queue_name: str, body: bytes, *, content_type: str, headers: dict[str, Any]
+) -> None:
     """Put bytes on a fleet queue as a producer that bypasses the fleet's API would."""
     queue = runtime.app.amqp.queues[runtime.settings.queue_prefix + queue_name]
     with runtime.app.connection_for_write() as connection:

@@ -16,13 +16,15 @@ from tests.integration.helpers import deposit, send_raw
 from tests.support.processes import wait_until
 
 
-def test_the_producer_refuses_bad_events_with_an_error_naming_the_problem(fleet_under_test: FleetUnderTest) -> None:
+def test_the_producer_refuses_bad_events_with_an_error_naming_the_problem(
+    fleet_under_test: FleetUnderTest,
+) -> None:
     publisher = fleet_under_test.fleet.publisher
-    with pytest.raises(UnknownEventType, match="demo.unheard_of"):
+    with pytest.raises(UnknownEventType, match=r"demo\.unheard_of"):
         publisher.publish([new_event("demo.unheard_of", {}, source="tests")])
     with pytest.raises(EventTooLarge, match="over the limit of 262144 bytes"):
         publisher.publish([deposit("big-1", note="x" * 300_000)])
-    with pytest.raises(InvalidEvent, match="^source: must not be empty"):
+    with pytest.raises(InvalidEvent, match=r"^source: must not be empty"):
         new_event("demo.deposit_recorded", {}, source="")
 
 
@@ -31,15 +33,38 @@ def test_the_cli_publishes_nothing_from_a_file_with_a_bad_line_and_names_each_pr
 ) -> None:
     fut = fleet_under_test
     good = json.dumps(deposit("cli-good").to_dict())
-    lines = "\n".join([good, "{not json", json.dumps({"id": "x", "source": "s"}), json.dumps({**json.loads(good), "type": "nope"})])
-    result = subprocess.run([sys.executable, "-m", "workers", "publish", "--file", "-"], input=lines, text=True,
-                            capture_output=True, env=fut.runtime_env(), timeout=60)
+    lines = "\n".join(
+        [
+            good,
+            "{not json",
+            json.dumps({"id": "x", "source": "s"}),
+            json.dumps({**json.loads(good), "type": "nope"}),
+        ]
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "workers", "publish", "--file", "-"],
+        input=lines,
+        text=True,
+        capture_output=True,
+        check=False,
+        env=fut.runtime_env(),
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "nothing published" in result.stderr
     assert "line 2: malformed JSON" in result.stderr
     assert "line 3: type: required attribute is missing" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "workers", "publish", "--file", "-"], input=good.replace("cli-good", "cli-2") + "\n" + json.dumps({**json.loads(good), "id": "cli-3", "type": "nope"}),
-                            text=True, capture_output=True, env=fut.runtime_env(), timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "workers", "publish", "--file", "-"],
+        input=good.replace("cli-good", "cli-2")
+        + "\n"
+        + json.dumps({**json.loads(good), "id": "cli-3", "type": "nope"}),
+        text=True,
+        capture_output=True,
+        check=False,
+        env=fut.runtime_env(),
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "no handler is registered for event type 'nope'" in result.stderr
 
@@ -56,17 +81,32 @@ def test_broken_messages_are_dead_lettered_on_first_sight_and_the_queue_keeps_fl
     bad_event = {k: v for k, v in deposit("no-source").to_dict().items() if k != "source"}
     runtime.fleet().publisher.send(runtime.registry.route_for("demo.deposit_recorded"), [bad_event])
     # Bytes that are not JSON, under a JSON content type.
-    send_raw(runtime, queue, b"{not json", content_type="application/json", headers={"task": task, "id": "raw-1"})
+    send_raw(
+        runtime, queue, b"{not json", content_type="application/json", headers={"task": task, "id": "raw-1"}
+    )
     # A content type the fleet never accepts (pickle).
-    send_raw(runtime, queue, pickle.dumps({"x": 1}), content_type="application/x-python-serialize",
-             headers={"task": task, "id": "raw-2"})
+    send_raw(
+        runtime,
+        queue,
+        pickle.dumps({"x": 1}),
+        content_type="application/x-python-serialize",
+        headers={"task": task, "id": "raw-2"},
+    )
     # A task nobody registered.
-    send_raw(runtime, queue, json.dumps([[], {}, {}]).encode(), content_type="application/json",
-             headers={"task": "fleet.nobody.home", "id": "raw-3", "lang": "py"})
+    send_raw(
+        runtime,
+        queue,
+        json.dumps([[], {}, {}]).encode(),
+        content_type="application/json",
+        headers={"task": "fleet.nobody.home", "id": "raw-3", "lang": "py"},
+    )
     fut.fleet.publisher.publish([deposit(f"after-{n}") for n in range(10)])
 
     wait_until(lambda: len(fut.deposits()) == 10, timeout=60, what="the good events behind the bad ones")
-    letters = {letter.event_id: letter for letter in wait_until(lambda: len(fut.letters()) >= 4 and fut.letters(), 30)}
+    letters = {
+        letter.event_id: letter
+        for letter in wait_until(lambda: len(fut.letters()) >= 4 and fut.letters(), 30)
+    }
     assert set(letters) == {"no-source", "raw-1", "raw-2", "raw-3"}
     assert letters["no-source"].error_message == "source: required attribute is missing"
     assert letters["raw-1"].envelope == "{not json"

@@ -10,7 +10,9 @@ from tests.integration.helpers import deposit
 from tests.support.processes import wait_until
 
 
-def test_1000_events_with_a_tenth_sent_twice_each_take_effect_exactly_once(fleet_under_test: FleetUnderTest) -> None:
+def test_1000_events_with_a_tenth_sent_twice_each_take_effect_exactly_once(
+    fleet_under_test: FleetUnderTest,
+) -> None:
     fut = fleet_under_test
     fut.start_worker(concurrency=2)
     originals = [deposit(f"dep-{n}", email="owner@example.com" if n % 10 == 0 else None) for n in range(1000)]
@@ -50,3 +52,18 @@ def test_a_worker_killed_mid_flight_has_its_work_redelivered_and_each_effect_hap
     counts = fut.deposits()
     assert max(counts.values()) == 1, [k for k, v in counts.items() if v > 1]
     assert fut.letters() == []
+
+
+def test_a_warm_shutdown_finishes_or_returns_in_flight_work(fleet_under_test: FleetUnderTest) -> None:
+    fut = fleet_under_test
+    first = fut.start_worker(concurrency=2)
+    events = [deposit(f"warm-{n}", work_ms=10) for n in range(150)]
+    for start in range(0, 150, 5):
+        fut.fleet.publisher.publish(events[start : start + 5])
+    wait_until(lambda: len(fut.deposits()) >= 20, timeout=60, what="work under way")
+    assert first.stop(timeout=60) == 0, first.log()[-2000:]
+    assert len(fut.deposits()) < 150, "the shutdown must land mid-flight"
+
+    fut.start_worker(concurrency=2)
+    wait_until(lambda: len(fut.deposits()) == 150, timeout=60, what="the rest after a warm restart")
+    assert max(fut.deposits().values()) == 1

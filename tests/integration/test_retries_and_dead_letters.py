@@ -22,7 +22,9 @@ def retries_logged(text: str, event_id: str) -> list[tuple[int, float]]:
     ]
 
 
-def test_transient_failures_are_retried_with_growing_backoff_then_succeed(fleet_under_test: FleetUnderTest) -> None:
+def test_transient_failures_are_retried_with_growing_backoff_then_succeed(
+    fleet_under_test: FleetUnderTest,
+) -> None:
     fut = fleet_under_test
     worker = fut.start_worker()
     fut.fleet.publisher.publish([flaky("flaky-1", fail_times=3)])  # policy: 4 attempts, 0.2 s base
@@ -35,7 +37,9 @@ def test_transient_failures_are_retried_with_growing_backoff_then_succeed(fleet_
     assert fut.letters() == []
 
 
-def test_exhausted_retries_land_in_the_dead_letter_queue_with_the_reason(fleet_under_test: FleetUnderTest) -> None:
+def test_exhausted_retries_land_in_the_dead_letter_queue_with_the_reason(
+    fleet_under_test: FleetUnderTest,
+) -> None:
     fut = fleet_under_test
     fut.start_worker()
     fut.fleet.publisher.publish([flaky("doomed-1", fail_times=99)])
@@ -51,19 +55,25 @@ def test_exhausted_retries_land_in_the_dead_letter_queue_with_the_reason(fleet_u
     assert fut.deposits() == {}
 
 
-def test_a_retry_after_is_honoured_and_long_waits_are_released_by_beat(fleet_under_test: FleetUnderTest) -> None:
+def test_a_retry_after_is_honoured_and_long_waits_are_released_by_beat(
+    fleet_under_test: FleetUnderTest,
+) -> None:
     fut = fleet_under_test
     worker = fut.start_worker(env={"FLEET_ETA_MAX": "1"})
     fut.start("beat", "--schedule-file", str(fut.logs / "beat-schedule"))
     fut.fleet.publisher.publish([flaky("throttled-1", fail_times=1, retry_after=2.5)])
 
-    wait_until(lambda: fut.fleet.delayed.size() == 1, timeout=20, what="the retry parked in the delayed store")
+    wait_until(
+        lambda: fut.fleet.delayed.size() == 1, timeout=20, what="the retry parked in the delayed store"
+    )
     wait_until(lambda: fut.deposits().get("throttled-1") == 1, timeout=30, what="the deposit after the wait")
     assert retries_logged(worker.log(), "throttled-1") == [(1, 2.5)]
     assert fut.fleet.delayed.size() == 0
 
 
-def test_a_dead_letter_replayed_after_the_cause_is_fixed_takes_effect_once(fleet_under_test: FleetUnderTest) -> None:
+def test_a_dead_letter_replayed_after_the_cause_is_fixed_takes_effect_once(
+    fleet_under_test: FleetUnderTest,
+) -> None:
     fut = fleet_under_test
     fut.start_worker()
     fut.redis.set(fut.fleet.downstream.key("bank"), 1)  # the bank is down
@@ -74,15 +84,27 @@ def test_a_dead_letter_replayed_after_the_cause_is_fixed_takes_effect_once(fleet
 
     fut.redis.delete(fut.fleet.downstream.key("bank"))  # the bank is back
     cli = [sys.executable, "-m", "workers", "dlq"]
-    result = subprocess.run([*cli, "replay", "--fingerprint", fingerprints.pop()], env=fut.runtime_env(),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*cli, "replay", "--fingerprint", fingerprints.pop()],
+        env=fut.runtime_env(),
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "replayed 2" in result.stdout
     wait_until(lambda: len(fut.deposits()) == 2, timeout=30, what="both deposits after the replay")
     assert {letter.status for letter in fut.letters()} == {"replayed"}
 
-    again = subprocess.run([*cli, "replay", "--status", "replayed", "--type", "demo.flaky_requested"],
-                           env=fut.runtime_env(), capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [*cli, "replay", "--status", "replayed", "--type", "demo.flaky_requested"],
+        env=fut.runtime_env(),
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+    )
     assert "replayed 2" in again.stdout
     fut.fleet.publisher.publish([deposit("marker-after-second-replay")])
     wait_until(lambda: "marker-after-second-replay" in fut.deposits(), timeout=30, what="the marker")
@@ -96,8 +118,15 @@ def test_a_handler_that_kills_its_worker_every_time_is_dead_lettered_and_the_que
     worker = fut.start_worker(concurrency=1)
     poison = new_event("demo.crash_requested", {"crash": True}, source="tests", id="poison-1")
     fut.fleet.publisher.publish([poison])
-    behind = [new_event("demo.crash_requested", {"crash": False, "account": "a", "amount": 1}, source="tests", id=f"ok-{n}")
-              for n in range(5)]
+    behind = [
+        new_event(
+            "demo.crash_requested",
+            {"crash": False, "account": "a", "amount": 1},
+            source="tests",
+            id=f"ok-{n}",
+        )
+        for n in range(5)
+    ]
     fut.fleet.publisher.publish(behind)
 
     letters = wait_until(fut.letters, timeout=120, what="the poison dead-lettered")

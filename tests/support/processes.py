@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -26,7 +29,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 class FleetProcess:
     """`python -m workers <args>` in its own process group, output to a log file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None) -> None:
         self.args = args
         self.log_path = log_path
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
@@ -36,6 +39,7 @@ class FleetProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=cwd,
         )
 
     @property
@@ -49,7 +53,9 @@ class FleetProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
-        wait_until(lambda: text in self.log() or not self.alive(), timeout, what=f"{text!r} in {self.log_path}")
+        wait_until(
+            lambda: text in self.log() or not self.alive(), timeout, what=f"{text!r} in {self.log_path}"
+        )
         if not self.alive():
             raise AssertionError(f"{self.args} exited early:\n{self.log()[-3000:]}")
 
@@ -67,15 +73,11 @@ class FleetProcess:
 
     def kill(self) -> None:
         """SIGKILL to the whole process group: main process and pool children die at once."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(10)
         self._log.close()
 
     def _reap_group(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)  # stray pool children, if any
-        except ProcessLookupError:
-            pass

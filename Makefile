@@ -1,0 +1,44 @@
+# The targets the README and CI call. `make up` runs the fleet, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup services up test lint typecheck unit integration bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+services:
+	bash .ci/services.sh
+
+up: setup services
+	$(BIN)/fleet up
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest tests/unit tests/contract
+
+integration: setup services
+	$(BIN)/pytest tests/integration
+
+test: setup services lint typecheck
+	$(BIN)/pytest
+
+bench: setup services
+	$(BIN)/python -m bench.run --broker redis
+	$(BIN)/python -m bench.run --broker amqp
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache fleet.db* celerybeat-schedule*

@@ -1,0 +1,23 @@
+"""The same store tests on the embedded SQLite default and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from infra.db import make_engine
+from infra.migrate import upgrade
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'fleet.db'}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+    else:
+        yield request.getfixturevalue("engine")  # a migrated PostgreSQL database, truncated

@@ -1,0 +1,78 @@
+"""The quick start as a user lives it: `fleet up`, publish from the CLI, look, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+from tests.integration.conftest import FleetUnderTest
+from tests.support.processes import wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def fleet_cli(fut: FleetUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workers", *args],
+        env=fut.runtime_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_fleet_up_runs_worker_beat_and_web_and_stops_cleanly_on_ctrl_c(
+    fleet_under_test: FleetUnderTest,
+) -> None:
+    fut = fleet_under_test
+    port = free_port()
+    fut.env["FLEET_WEB_PORT"] = str(port)
+    up = fut.start("up")
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), timeout=60, what="the web process ready")
+    up.wait_for_log("ready.", timeout=60)
+
+    published = fleet_cli(
+        fut,
+        "publish",
+        "demo.deposit_recorded",
+        "--data",
+        '{"account": "a", "amount": 2}',
+        "--id",
+        "quickstart-1",
+    )
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.strip() == "quickstart-1"
+    wait_until(lambda: fut.deposits() == {"quickstart-1": 1}, timeout=30, what="the published deposit")
+
+    status = fleet_cli(fut, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["workers"] != "none online"
+    assert report["dead_letters"] == 0
+    assert set(report["queues"]) == {
+        fut.env["FLEET_QUEUE_PREFIX"] + q for q in ("fleet.demo", "fleet.maintenance")
+    }
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert b"python_info" in response.read()
+
+    up.process.send_signal(signal.SIGINT)
+    assert up.process.wait(timeout=60) == 0
+    assert "stopping (SIGINT)" in up.log()
+    assert not http_ok(f"http://127.0.0.1:{port}/healthz")

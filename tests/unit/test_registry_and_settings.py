@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from handlers.errors import UnknownEventType
+from handlers.registry import ROUTES, Registry
+from infra.settings import Settings
+from tasks.dispatch import check_wiring
+
+
+def test_an_unknown_type_is_a_permanent_error_naming_it() -> None:
+    with pytest.raises(UnknownEventType, match=r"'demo\.unheard_of'"):
+        Registry().route_for("demo.unheard_of")
+
+
+def test_task_names_are_explicit_unique_and_stable() -> None:
+    tasks = [route.task for route in ROUTES.values()]
+    assert len(set(tasks)) == len(tasks)
+    assert all(task.startswith("fleet.") for task in tasks)
+
+
+def test_wiring_is_checked_before_the_first_event() -> None:
+    registry = Registry()
+    services = {"clock": object(), "receipts": object(), "downstream": object()}
+    check_wiring(registry, services, {"deposits": object()})
+    with pytest.raises(LookupError, match="'receipts'"):
+        check_wiring(registry, {"clock": object(), "downstream": object()}, {"deposits": object()})
+
+
+def test_settings_come_from_fleet_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEET_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    monkeypatch.setenv("FLEET_RATE_LIMITS", "graph=20, payments=5.5")
+    settings = Settings()
+    assert settings.rate_limits == {"graph": 20.0, "payments": 5.5}
+    assert not settings.broker_is_redis
+    assert settings.coordination_url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("FLEET_BROKER_URL", "kafka://x", "must start with redis://"),
+        ("FLEET_BATCH_SIZE", "0", "greater than or equal to 1"),
+        ("FLEET_RATE_LIMITS", "graph", "expected name=rate"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=says) as caught:
+        Settings()
+    assert caught.value.errors()[0]["loc"][0] == name.removeprefix("FLEET_").lower()
