@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from handlers.envelope import DEFAULT_MAX_EVENT_BYTES
@@ -66,6 +66,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected name=rate, got {item!r}")
             limits[name.strip()] = float(rate)
         return limits
+
+    @model_validator(mode="after")
+    def _retries_outlive_no_visibility_timeout(self) -> Settings:
+        if self.broker_is_redis and self.eta_max * 2 > self.visibility_timeout:
+            raise ValueError(
+                f"FLEET_ETA_MAX ({self.eta_max:g}) must be at most half of FLEET_VISIBILITY_TIMEOUT "
+                f"({self.visibility_timeout}): a retry waiting in a worker past the visibility timeout "
+                "is handed to a second worker and runs twice"
+            )
+        return self
 
     @property
     def coordination_url(self) -> str:

@@ -30,7 +30,12 @@ class Context:
             try:
                 settings = Settings()
             except pydantic.ValidationError as exc:
-                lines = [f"  FLEET_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+                lines = [
+                    f"  FLEET_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                    if e["loc"]
+                    else f"  {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors()
+                ]
                 raise click.ClickException("invalid settings:\n" + "\n".join(lines)) from None
             logging.basicConfig(
                 level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

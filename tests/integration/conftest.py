@@ -39,7 +39,8 @@ def fleet_env(broker_url: str, redis_url: str, postgres_url: str, engine: Engine
         "FLEET_DATABASE_URL": postgres_url,
         "FLEET_QUEUE_PREFIX": f"t{run}.",
         "FLEET_KEY_PREFIX": f"t{run}",
-        "FLEET_VISIBILITY_TIMEOUT": "10",
+        "FLEET_VISIBILITY_TIMEOUT": "10",  # a dead worker's messages come back within seconds
+        "FLEET_ETA_MAX": "5",
         "FLEET_LOG_LEVEL": "INFO",
     }
 
