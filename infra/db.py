@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -36,3 +37,44 @@ def insert_for(engine_or_dialect: Any, table: Table) -> Any:
     if name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"the fleet supports PostgreSQL and SQLite, not {name}")
+
+
+_PG_ARRAY = {BigInteger: "int8[]", Integer: "int4[]", Float: "float8[]"}
+
+
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    skip_conflicts_on: Sequence[str] = (),
+    returning: str | None = None,
+) -> list[Any]:
+    """Insert many rows in one statement; returns the `returning` column of the rows inserted.
+
+    On PostgreSQL the rows travel as one array per column through `unnest()`: a few parameters
+    instead of one per value, about five times faster than executemany for a batch of hundreds.
+    With `skip_conflicts_on`, rows whose key exists are skipped (ON CONFLICT DO NOTHING).
+    """
+    if not rows:
+        return []
+    columns = list(rows[0])
+    if connection.dialect.name != "postgresql":
+        statement = insert_for(connection, table)
+        if skip_conflicts_on:
+            statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+        if returning:
+            found = connection.execute(statement.returning(table.c[returning]), list(rows))
+            return [row[0] for row in found]
+        connection.execute(statement, list(rows))
+        return []
+    casts = ", ".join(
+        f"CAST(:{name} AS {_PG_ARRAY.get(type(table.c[name].type), 'text[]')})" for name in columns
+    )
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({casts})"  # noqa: S608 - names from our schema
+    if skip_conflicts_on:
+        sql += f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {returning}"
+    result = connection.execute(text(sql), {name: [row[name] for row in rows] for name in columns})
+    return [row[0] for row in result] if returning else []

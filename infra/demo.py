@@ -6,8 +6,9 @@ import json
 import time
 
 import redis
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
+from infra.db import insert_rows
 from infra.schema import demo_deposits
 
 
@@ -26,7 +27,7 @@ class SqlDepositBook:
             now = time.time()
             for row in self._rows:
                 row["recorded_at"] = now
-            self._connection.execute(insert(demo_deposits), self._rows)
+            insert_rows(self._connection, demo_deposits, self._rows)
             self._rows = []
 
 

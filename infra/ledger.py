@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
 
-from infra.db import insert_for
+from infra.db import insert_for, insert_rows
 from infra.schema import processed_events as ledger
 
 Key = tuple[str, str]  # (source, id)
@@ -47,17 +47,13 @@ class SqlLedger:
     def record(self, connection: Connection, handler: str, keys: Sequence[Key], now: float) -> set[Key]:
         """Transactional mode: mark `keys` done on `connection`; returns the ones not done before."""
         by_digest = {digest(key): key for key in keys}
-        statement = (
-            self._insert.values(
-                [
-                    {"handler": handler, "event_key": d, "status": "done", "processed_at": now}
-                    for d in by_digest
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["handler", "event_key"])
-            .returning(ledger.c.event_key)
+        rows = [
+            {"handler": handler, "event_key": d, "status": "done", "processed_at": now} for d in by_digest
+        ]
+        inserted = insert_rows(
+            connection, ledger, rows, skip_conflicts_on=("handler", "event_key"), returning="event_key"
         )
-        return {by_digest[row[0]] for row in connection.execute(statement)}
+        return {by_digest[event_key] for event_key in inserted}
 
     def claim(self, handler: str, keys: Sequence[Key], owner: str, lease: float, now: float) -> Claims:
         """Claim mode: take a lease on each key that is neither done nor held by another live message."""
