@@ -13,6 +13,8 @@ The hook timeline for a message of n events of one route:
    counted first, so an event that kills its worker every time is dead-lettered without running
    once its runs pass the limit, and its neighbours still take effect;
 5. a failure is dead-lettered (permanent, or the last attempt) or sent again later (RetryPolicy);
+   a failure of the fleet's own database, Redis or broker is no event's fault: the whole message
+   is sent again later by the task (tasks/handle.py), and no attempt is spent;
 6. follow-up events go out through the outbox after commit.
 
 Attempt numbers are 1-based: a message sent with `attempt_base` b runs its events as attempt
@@ -22,6 +24,7 @@ behind a crashing neighbour may be charged one run it never made).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -37,9 +40,10 @@ from handlers.envelope import Event, parse_event
 from handlers.errors import InvalidEvent, PermanentError, RateLimited
 from handlers.ports import Clock
 from handlers.registry import Idempotency, Registry, Route
-from infra.attempts import RedisAttempts
+from infra.attempts import MessageStart, RedisAttempts
 from infra.dead_letters import DeadLetter, SqlDeadLetters, fingerprint
 from infra.delayed import RedisDelayed
+from infra.failures import INFRASTRUCTURE_FAILURES, is_infrastructure_failure
 from infra.ledger import SqlLedger, digest
 from infra.outbox import SqlOutbox
 from infra.publisher import CeleryPublisher
@@ -129,23 +133,37 @@ class Dispatcher:
         if not events:
             return outcome
         start = self.attempts.started(delivery.message_id)
+        try:
+            self._run(route, events, delivery, start, outcome)
+        except BaseException as exc:
+            if is_infrastructure_failure(exc):  # nothing took effect: the message runs again later
+                with contextlib.suppress(*INFRASTRUCTURE_FAILURES):
+                    self.attempts.finished(delivery.message_id)
+            raise
+        self.attempts.finished(delivery.message_id)
+        return outcome
+
+    def _run(
+        self, route: Route, events: list[Event], delivery: Delivery, start: MessageStart, outcome: Outcome
+    ) -> None:
         if start.deliveries == 1 and route.idempotency is Idempotency.TRANSACTIONAL:
             fast = Outcome()
             try:
                 self._transactional(route, events, delivery.attempt_base + 1, fast)
                 outcome.handled, outcome.duplicates = fast.handled, fast.duplicates
                 self.gate.record(route, ok=fast.handled)
-            except Exception:
+                return
+            except Exception as exc:
+                if is_infrastructure_failure(exc):
+                    raise
                 log.debug(
                     "batch of %d %s events fell back to one at a time", len(events), route.type, exc_info=True
                 )
                 self.attempts.falling_back(delivery.message_id)
                 self._one_by_one(route, events, delivery, extra_run=0, outcome=outcome)
-        else:
-            crashed = start.deliveries > 1 and not start.fell_back
-            self._one_by_one(route, events, delivery, extra_run=1 if crashed else 0, outcome=outcome)
-        self.attempts.finished(delivery.message_id)
-        return outcome
+                return
+        crashed = start.deliveries > 1 and not start.fell_back
+        self._one_by_one(route, events, delivery, extra_run=1 if crashed else 0, outcome=outcome)
 
     def _decode(
         self, route: Route, raw_events: Sequence[Any], delivery: Delivery, outcome: Outcome
@@ -188,6 +206,8 @@ class Dispatcher:
                 self._run_one(route, event, attempt, delivery, outcome)
                 self.gate.record(route, ok=1)
             except Exception as exc:
+                if is_infrastructure_failure(exc):
+                    raise
                 self.gate.record(route, failed=0 if isinstance(exc, PermanentError) else 1)
                 self._failed(route, event, attempt, exc, outcome)
 

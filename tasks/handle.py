@@ -3,7 +3,8 @@
 Late acknowledgement: a message is acknowledged only after its events took effect, were
 scheduled for retry or were dead-lettered; a worker that dies before that leaves it to be
 redelivered. The task never lets an exception reach Celery, which would acknowledge (and so
-lose) the message: when the database or Redis is unreachable it sends itself again later.
+lose) the message: when the database, Redis or the broker fails, it sends the message again later
+with a growing delay and no attempt spent.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from celery import Celery, Task
 
 from handlers.registry import Idempotency, Route
+from infra.failures import is_infrastructure_failure
 from tasks.dispatch import Delivery, Dispatcher
 
 log = logging.getLogger("fleet.tasks")
@@ -31,9 +33,22 @@ def register_route_task(app: Celery, route: Route, dispatcher: Callable[[], Disp
     @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None, **options)
     def handle(self: Task[Any, Any], events: list[Any], attempt: int = 0) -> dict[str, int]:
         delivery = Delivery(message_id=str(self.request.id), task=route.task, attempt_base=int(attempt))
+        current = dispatcher()
         try:
-            outcome = dispatcher().handle(events, delivery)
+            outcome = current.handle(events, delivery)
         except Exception as exc:
-            log.exception("infrastructure failure in %s; message sent again later", route.task)
-            raise self.retry(exc=exc, countdown=INFRA_RETRY_DELAY * (1 + random.random())) from exc
+            retries = int(self.request.retries or 0)
+            # Doubling from 5 s up to the longest wait a broker may hold a message (eta_max).
+            delay = min(current.eta_max, INFRA_RETRY_DELAY * 2 ** min(retries, 10)) * (
+                0.5 + random.random() / 2
+            )
+            if is_infrastructure_failure(exc):
+                log.warning(
+                    "%s: %s: %s; message sent again in %.1fs", route.task, type(exc).__name__, exc, delay
+                )
+            else:  # a defect in the fleet itself: keep the message, shout, and back off
+                log.critical(
+                    "%s: unexpected failure; message sent again in %.1fs", route.task, delay, exc_info=True
+                )
+            raise self.retry(exc=exc, countdown=delay) from exc
         return outcome.__dict__

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 
 from handlers.envelope import new_event
 from tests.integration.conftest import FleetUnderTest
@@ -134,3 +135,26 @@ def test_a_handler_that_kills_its_worker_every_time_is_dead_lettered_and_the_que
     assert letters[0].attempts == 3
     wait_until(lambda: len(fut.deposits()) == 5, timeout=60, what="the events behind the poison")
     assert worker.alive()
+
+
+def test_a_database_outage_sends_messages_back_without_spending_attempts(
+    fleet_under_test: FleetUnderTest,
+) -> None:
+    fut = fleet_under_test
+    unreachable = {"FLEET_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    cut_off = fut.start_worker(env=unreachable)
+    for n in range(5):  # five messages; each event fails once on its own, on attempt 1
+        fut.fleet.publisher.publish([flaky(f"outage-db-{n}", fail_times=1)])
+    wait_until(
+        lambda: cut_off.log().count("message sent again") >= 5, timeout=30, what="every message sent back"
+    )
+    time.sleep(3)  # long enough for a second round: attempts would be burning now if they counted
+    assert cut_off.stop() == 0
+    assert "failed on attempt" not in cut_off.log(), "an outage of the fleet's database is no handler failure"
+
+    healthy = fut.start_worker()  # the database is back
+    wait_until(lambda: len(fut.deposits()) == 5, timeout=60, what="every deposit after the outage")
+    for n in range(5):
+        assert [attempt for attempt, _ in retries_logged(healthy.log(), f"outage-db-{n}")] == [1]
+    assert max(fut.deposits().values()) == 1
+    assert fut.letters() == []
