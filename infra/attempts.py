@@ -23,17 +23,26 @@ class MessageStart:
 
 
 class RedisAttempts:
+    """One round trip per message: a finished message's record is deleted in the pipeline that
+    starts the next one, rather than by a round trip of its own."""
+
+    FINISHED_BUFFER = 64
+
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix
+        self._finished: list[str] = []
 
     def started(self, message_id: str) -> MessageStart:
         key = keys.message(self._prefix, message_id)
         pipe = self._redis.pipeline(transaction=False)
+        if self._finished:
+            pipe.delete(*self._finished)
         pipe.hincrby(key, "_deliveries", 1)
         pipe.hget(key, "_fallback")
         pipe.expire(key, keys.MESSAGE_TTL)
-        deliveries, fallback, _ = pipe.execute()
+        *_, deliveries, fallback, _ = pipe.execute()
+        self._finished.clear()
         return MessageStart(deliveries=int(deliveries), fell_back=fallback is not None)
 
     def falling_back(self, message_id: str) -> None:
@@ -44,4 +53,12 @@ class RedisAttempts:
         return int(self._redis.hincrby(keys.message(self._prefix, message_id), event_digest, 1))
 
     def finished(self, message_id: str) -> None:
-        self._redis.delete(keys.message(self._prefix, message_id))
+        """Forget the message's record: at the next start, or now if many are waiting."""
+        self._finished.append(keys.message(self._prefix, message_id))
+        if len(self._finished) >= self.FINISHED_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._finished:
+            self._redis.delete(*self._finished)
+            self._finished.clear()

@@ -19,7 +19,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
+    # No pre-ping: it costs a round trip per transaction. A connection that died is an
+    # infrastructure failure; the message runs again and the pool has replaced it by then.
+    return create_engine(parsed, pool_size=5, max_overflow=5, pool_recycle=1800, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -84,7 +84,11 @@ class SqlDeadLetters:
     def add(self, letter: DeadLetter) -> None:
         """Store a letter; the same event failing again updates its row (attempts, error, last time)."""
         now = datetime.now(UTC)
-        values: dict[str, Any] = asdict(letter) | {
+        fields = {  # PostgreSQL text cannot hold NUL; keep it visible as an escape
+            name: value.replace("\x00", "\\u0000") if isinstance(value, str) else value
+            for name, value in asdict(letter).items()
+        }
+        values: dict[str, Any] = fields | {
             "first_failed_at": now,
             "last_failed_at": now,
             "status": "dead",

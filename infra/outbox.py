@@ -7,7 +7,6 @@ at least once; the ledger downstream makes it exactly-once in effect.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, delete, insert, select
@@ -25,7 +24,7 @@ class SqlOutbox:
             return []
         rows = connection.execute(
             insert(table).returning(table.c.id),
-            [{"created_at": now, "event": json.dumps(event.to_dict())} for event in events],
+            [{"created_at": now, "event": event.to_json().decode()} for event in events],
         )
         return [row[0] for row in rows]
 

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     waiting retry never outlives the visibility timeout (and RabbitMQ's consumer timeout)."""
 
     worker_concurrency: int = Field(2, ge=1)
+    task_events: bool = False
+    """Celery task events, for Flower; they cost the worker a good part of its throughput."""
     prefetch_multiplier: int = Field(4, ge=1)
     key_prefix: str = Field("fleet", pattern=r"^[A-Za-z0-9_.:-]+$")
     """Prefix of every Redis key the fleet writes (see infra/keys.py)."""

@@ -139,6 +139,7 @@ class Dispatcher:
             if is_infrastructure_failure(exc):  # nothing took effect: the message runs again later
                 with contextlib.suppress(*INFRASTRUCTURE_FAILURES):
                     self.attempts.finished(delivery.message_id)
+                    self.attempts.flush()  # it comes back under the same id and must start afresh
             raise
         self.attempts.finished(delivery.message_id)
         return outcome
@@ -146,7 +147,8 @@ class Dispatcher:
     def _run(
         self, route: Route, events: list[Event], delivery: Delivery, start: MessageStart, outcome: Outcome
     ) -> None:
-        if start.deliveries == 1 and route.idempotency is Idempotency.TRANSACTIONAL:
+        first = start.deliveries == 1
+        if first and route.idempotency is Idempotency.TRANSACTIONAL:
             fast = Outcome()
             try:
                 self._transactional(route, events, delivery.attempt_base + 1, fast)
@@ -160,10 +162,15 @@ class Dispatcher:
                     "batch of %d %s events fell back to one at a time", len(events), route.type, exc_info=True
                 )
                 self.attempts.falling_back(delivery.message_id)
-                self._one_by_one(route, events, delivery, extra_run=0, outcome=outcome)
+                self._one_by_one(route, events, delivery, extra_run=0, counting=True, outcome=outcome)
                 return
-        crashed = start.deliveries > 1 and not start.fell_back
-        self._one_by_one(route, events, delivery, extra_run=1 if crashed else 0, outcome=outcome)
+        if first:  # a claim or natural route's first delivery: every event's first run in this message
+            self._one_by_one(route, events, delivery, extra_run=1, counting=False, outcome=outcome)
+            return
+        crashed = not start.fell_back  # it came back after it started and without falling back
+        self._one_by_one(
+            route, events, delivery, extra_run=1 if crashed else 0, counting=True, outcome=outcome
+        )
 
     def _decode(
         self, route: Route, raw_events: Sequence[Any], delivery: Delivery, outcome: Outcome
@@ -184,7 +191,14 @@ class Dispatcher:
         return events
 
     def _one_by_one(
-        self, route: Route, events: list[Event], delivery: Delivery, *, extra_run: int, outcome: Outcome
+        self,
+        route: Route,
+        events: list[Event],
+        delivery: Delivery,
+        *,
+        extra_run: int,
+        counting: bool,
+        outcome: Outcome,
     ) -> None:
         seen: set[tuple[str, str]] = set()
         for event in events:
@@ -192,7 +206,7 @@ class Dispatcher:
                 outcome.duplicates += 1
                 continue
             seen.add(event.key)
-            runs = self.attempts.run(delivery.message_id, digest(event.key))
+            runs = self.attempts.run(delivery.message_id, digest(event.key)) if counting else 0
             attempt = delivery.attempt_base + extra_run + runs
             if attempt > route.retry.max_attempts:
                 runs_made, limit = attempt - 1, route.retry.max_attempts
@@ -317,7 +331,7 @@ class Dispatcher:
         outcome.retried += 1
 
     def _later(self, route: Route, events: list[Event], attempt_base: int, delay: float) -> None:
-        bodies = [event.to_dict() for event in events]
+        bodies = [event.to_json().decode() for event in events]
         if delay <= self.eta_max:
             self.publisher.send(route, bodies, attempt=attempt_base, countdown=delay)
         else:
@@ -352,7 +366,7 @@ class Dispatcher:
                 source=event.source,
                 event_id=event.id,
                 queue=route.queue,
-                envelope=json.dumps(event.to_dict()),
+                envelope=event.to_json().decode(),
                 attempts=attempts,
                 error_type=error_type,
                 error_message=str(exc),
@@ -362,7 +376,11 @@ class Dispatcher:
         )
 
     def _dead_letter_raw(self, route: Route, raw: Any, fallback_id: str, exc: InvalidEvent) -> None:
-        raw_dict: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        decoded = raw
+        if isinstance(raw, str | bytes):
+            with contextlib.suppress(ValueError):
+                decoded = json.loads(raw)
+        raw_dict: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
 
         def text(name: str, default: str) -> str:
             value = raw_dict.get(name)
@@ -376,7 +394,7 @@ class Dispatcher:
                 source=text("source", "fleet:invalid")[:1024],
                 event_id=text("id", fallback_id)[:1024],
                 queue=route.queue,
-                envelope=json.dumps(raw, default=repr),
+                envelope=raw if isinstance(raw, str) else json.dumps(raw, default=repr),
                 attempts=1,
                 error_type=type(exc).__name__,
                 error_message=str(exc),

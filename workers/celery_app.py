@@ -44,6 +44,7 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet])
         task_queues=[Queue(name, routing_key=name) for name in queues],
         worker_prefetch_multiplier=settings.prefetch_multiplier,
         worker_concurrency=settings.worker_concurrency,
+        worker_send_task_events=settings.task_events,
         beat_schedule=BEAT_SCHEDULE,
         worker_consumer=dead_lettering_consumer(fleet),
         task_default_queue=prefix + MAINTENANCE_QUEUE,

@@ -72,3 +72,9 @@ def test_fingerprints_group_by_type_and_raising_function_not_message() -> None:
 
     assert fingerprint("ValueError", fail("id 1")) == fingerprint("ValueError", fail("id 2"))
     assert fingerprint("ValueError", fail("x")) != fingerprint("KeyError", fail("x"))
+
+
+def test_a_letter_with_nul_characters_is_kept_with_them_escaped(store_engine: Engine) -> None:
+    store = SqlDeadLetters(store_engine)
+    store.add(letter("nul", envelope='{"data": "a\x00b"}'))
+    assert store.find(Filter())[0].envelope == '{"data": "a\\u0000b"}'
