@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections import Counter
@@ -90,14 +91,16 @@ class FleetUnderTest:
         for process in self.processes:
             process.stop()
         if not self.runtime.settings.broker_is_redis:
-            with self.runtime.app.connection_for_write() as connection:
-                channel = connection.channel()
-                for queue in self.runtime.app.conf.task_queues:
-                    try:
-                        channel.queue_delete(queue.name)
-                    except Exception:  # never declared
-                        channel = connection.channel()
+            self._delete_queues_and_exchanges()
         self.fleet.close()
+
+    def _delete_queues_and_exchanges(self) -> None:
+        with self.runtime.app.connection_for_write() as connection:
+            for queue in self.runtime.app.conf.task_queues:
+                for delete, name in (("queue_delete", queue.name), ("exchange_delete", queue.exchange.name)):
+                    channel = connection.channel()  # a failed delete (never declared) closes its channel
+                    with contextlib.suppress(Exception):
+                        getattr(channel, delete)(name)
 
 
 @pytest.fixture
