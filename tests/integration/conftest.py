@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -66,6 +68,18 @@ class FleetUnderTest:
 
     def runtime_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
         return {**os.environ, **self.env, **(env or {})}
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `fleet <args>` as a user would, with this fleet's settings."""
+        return subprocess.run(
+            [sys.executable, "-m", "workers", *args],
+            input=stdin,
+            env=self.runtime_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> FleetProcess:
         full_env = self.runtime_env(env)

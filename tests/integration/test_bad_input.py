@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +12,7 @@ from handlers.errors import EventTooLarge, InvalidEvent, UnknownEventType
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.helpers import deposit, send_raw
 from tests.support.processes import wait_until
+from workers.status import queue_depths
 
 
 def test_the_producer_refuses_bad_events_with_an_error_naming_the_problem(
@@ -41,32 +40,29 @@ def test_the_cli_publishes_nothing_from_a_file_with_a_bad_line_and_names_each_pr
             json.dumps({**json.loads(good), "type": "nope"}),
         ]
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "workers", "publish", "--file", "-"],
-        input=lines,
-        text=True,
-        capture_output=True,
-        check=False,
-        env=fut.runtime_env(),
-        timeout=60,
-    )
+    result = fut.cli("publish", "--file", "-", stdin=lines)
     assert result.returncode == 1
     assert "nothing published" in result.stderr
     assert "line 2: malformed JSON" in result.stderr
     assert "line 3: type: required attribute is missing" in result.stderr
-    result = subprocess.run(
-        [sys.executable, "-m", "workers", "publish", "--file", "-"],
-        input=good.replace("cli-good", "cli-2")
+    assert queue_depths(fut.runtime)[fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"] == 0, "nothing was sent"
+    result = fut.cli(
+        "publish",
+        "--file",
+        "-",
+        stdin=good.replace("cli-good", "cli-2")
         + "\n"
         + json.dumps({**json.loads(good), "id": "cli-3", "type": "nope"}),
-        text=True,
-        capture_output=True,
-        check=False,
-        env=fut.runtime_env(),
-        timeout=60,
     )
     assert result.returncode == 1
     assert "no handler is registered for event type 'nope'" in result.stderr
+    assert queue_depths(fut.runtime)[fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"] == 0, (
+        "not even the good one"
+    )
+    assert fut.cli("publish", "--file", "-", stdin=good).returncode == 0
+    assert queue_depths(fut.runtime)[fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"] == 1, (
+        "the depth check sees sends"
+    )
 
 
 def test_broken_messages_are_dead_lettered_on_first_sight_and_the_queue_keeps_flowing(

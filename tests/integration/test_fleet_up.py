@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
-import sys
 import urllib.request
 
 from tests.integration.conftest import FleetUnderTest
@@ -27,17 +25,6 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def fleet_cli(fut: FleetUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workers", *args],
-        env=fut.runtime_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_fleet_up_runs_worker_beat_and_web_and_stops_cleanly_on_ctrl_c(
     fleet_under_test: FleetUnderTest,
 ) -> None:
@@ -48,8 +35,7 @@ def test_fleet_up_runs_worker_beat_and_web_and_stops_cleanly_on_ctrl_c(
     wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), timeout=60, what="the web process ready")
     up.wait_for_log("ready.", timeout=60)
 
-    published = fleet_cli(
-        fut,
+    published = fut.cli(
         "publish",
         "demo.deposit_recorded",
         "--data",
@@ -61,7 +47,7 @@ def test_fleet_up_runs_worker_beat_and_web_and_stops_cleanly_on_ctrl_c(
     assert published.stdout.strip() == "quickstart-1"
     wait_until(lambda: fut.deposits() == {"quickstart-1": 1}, timeout=30, what="the published deposit")
 
-    status = fleet_cli(fut, "status", "--json")
+    status = fut.cli("status", "--json")
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     assert report["workers"] != "none online"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 
 from handlers.envelope import new_event
@@ -85,28 +83,13 @@ def test_a_dead_letter_replayed_after_the_cause_is_fixed_takes_effect_once(
     assert len(fingerprints) == 1, "the same cause makes one failure group"
 
     fut.redis.delete(fut.fleet.downstream.key("bank"))  # the bank is back
-    cli = [sys.executable, "-m", "workers", "dlq"]
-    result = subprocess.run(
-        [*cli, "replay", "--fingerprint", fingerprints.pop()],
-        env=fut.runtime_env(),
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=60,
-    )
+    result = fut.cli("dlq", "replay", "--fingerprint", fingerprints.pop())
     assert result.returncode == 0, result.stderr
     assert "replayed 2" in result.stdout
     wait_until(lambda: len(fut.deposits()) == 2, timeout=30, what="both deposits after the replay")
     assert {letter.status for letter in fut.letters()} == {"replayed"}
 
-    again = subprocess.run(
-        [*cli, "replay", "--status", "replayed", "--type", "demo.flaky_requested"],
-        env=fut.runtime_env(),
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=60,
-    )
+    again = fut.cli("dlq", "replay", "--status", "replayed", "--type", "demo.flaky_requested")
     assert "replayed 2" in again.stdout
     fut.fleet.publisher.publish([deposit("marker-after-second-replay")])
     wait_until(lambda: "marker-after-second-replay" in fut.deposits(), timeout=30, what="the marker")
