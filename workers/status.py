@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from handlers.registry import describe
 from infra.dead_letters import Filter
 
 if TYPE_CHECKING:
@@ -34,4 +35,8 @@ def collect(runtime: Runtime) -> dict[str, Any]:
         "outbox_backlog": fleet.outbox.backlog(),
         "dead_letters": fleet.dead_letters.count(Filter()),
         "dead_letter_groups": len(fleet.dead_letters.groups(Filter())),
+        "routes": {
+            route.type: "{task} on {queue}, {idempotency}, {max_attempts} attempts".format(**describe(route))
+            for route in runtime.registry.routes()
+        },
     }

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,3 @@ def fleet_under_test(fleet_env: dict[str, str], engine: Engine, tmp_path: Path) 
     under_test = FleetUnderTest(fleet_env, engine, tmp_path)
     yield under_test
     under_test.close()
-
-
-Publish = Callable[..., list[str]]

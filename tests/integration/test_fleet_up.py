@@ -52,6 +52,9 @@ def test_fleet_up_runs_worker_beat_and_web_and_stops_cleanly_on_ctrl_c(
     report = json.loads(status.stdout)
     assert report["workers"] != "none online"
     assert report["dead_letters"] == 0
+    assert report["routes"]["demo.deposit_recorded"] == (
+        "fleet.demo.record_deposit on fleet.demo, transactional, 5 attempts"
+    )
     assert set(report["queues"]) == {
         fut.env["FLEET_QUEUE_PREFIX"] + q for q in ("fleet.demo", "fleet.maintenance")
     }
