@@ -3,7 +3,7 @@
 `{p}:msg:{message_id}` (hash): the attempt record of one broker message. Field `_deliveries`:
     times the message started; `_fallback`: its batch fell back to one event at a time; one
     field per event key: runs of that event in this message. Deleted in the pipeline that starts
-    the process's next message; a day's TTL covers a crash.
+    the process's next message; a day's TTL covers a crash and a process's last message.
 `{p}:delayed` (sorted set): retries due later than `eta_max`, scored by due time.
 `{p}:bucket:{downstream}` (hash): the token bucket of a rate-limited downstream.
 `{p}:breaker:{handler}` (hash): a circuit breaker's counts and state.
