@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.elements import TextClause
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -70,6 +72,16 @@ def insert_rows(
             return [row[0] for row in found]
         connection.execute(statement, list(rows))
         return []
+    statement = _unnest_insert(table, tuple(columns), tuple(skip_conflicts_on), returning)
+    result = connection.execute(statement, {name: [row[name] for row in rows] for name in columns})
+    return [row[0] for row in result] if returning else []
+
+
+@cache
+def _unnest_insert(
+    table: Table, columns: tuple[str, ...], skip_conflicts_on: tuple[str, ...], returning: str | None
+) -> TextClause:
+    """The INSERT ... SELECT FROM unnest() for one shape of batch, built once per process."""
     casts = ", ".join(
         f"CAST(:{name} AS {_PG_ARRAY.get(type(table.c[name].type), 'text[]')})" for name in columns
     )
@@ -78,5 +90,4 @@ def insert_rows(
         sql += f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING"
     if returning:
         sql += f" RETURNING {returning}"
-    result = connection.execute(text(sql), {name: [row[name] for row in rows] for name in columns})
-    return [row[0] for row in result] if returning else []
+    return text(sql)

@@ -57,6 +57,11 @@ class Filter:
     until: datetime | None = None
     status: str | None = "dead"
 
+    @property
+    def narrows(self) -> bool:
+        """Whether it names letters or a kind of letter (the status alone selects nearly all)."""
+        return any(value for name, value in asdict(self).items() if name != "status")
+
     def clauses(self) -> list[ColumnElement[bool]]:
         clauses: list[ColumnElement[bool]] = []
         if self.ids:

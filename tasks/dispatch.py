@@ -349,33 +349,20 @@ class Dispatcher:
         self.outbox.remove(outbox_ids)
 
     def _dead_letter(self, route: Route, event: Event, attempts: int, exc: BaseException) -> None:
-        error_type = type(exc).__name__
-        log.error(
-            "%s %s/%s dead-lettered after %d attempts: %s: %s",
-            route.type,
-            event.source,
-            event.id,
-            attempts,
-            error_type,
-            exc,
-        )
-        self.dead_letters.add(
-            DeadLetter(
-                handler=route.name,
-                event_type=event.type,
-                source=event.source,
-                event_id=event.id,
-                queue=route.queue,
-                envelope=event.to_json().decode(),
-                attempts=attempts,
-                error_type=error_type,
-                error_message=str(exc),
-                traceback="".join(traceback.format_exception(exc)),
-                fingerprint=fingerprint(error_type, exc),
-            )
+        self._bury(
+            route,
+            event_type=event.type,
+            source=event.source,
+            event_id=event.id,
+            envelope=event.to_json().decode(),
+            attempts=attempts,
+            exc=exc,
+            trace="".join(traceback.format_exception(exc)),
+            group=fingerprint(type(exc).__name__, exc),
         )
 
     def _dead_letter_raw(self, route: Route, raw: Any, fallback_id: str, exc: InvalidEvent) -> None:
+        """An event that never parsed: keep it as received, with what can be read of its identity."""
         decoded = raw
         if isinstance(raw, str | bytes):
             with contextlib.suppress(ValueError):
@@ -386,20 +373,54 @@ class Dispatcher:
             value = raw_dict.get(name)
             return value if isinstance(value, str) and value else default
 
-        log.error("invalid event in %s dead-lettered: %s", route.task, exc)
+        self._bury(
+            route,
+            event_type=text("type", "?")[:256],
+            source=text("source", "fleet:invalid")[:1024],
+            event_id=text("id", fallback_id)[:1024],
+            envelope=raw if isinstance(raw, str) else json.dumps(raw, default=repr),
+            attempts=1,
+            exc=exc,
+            trace="",
+            group=fingerprint(f"{type(exc).__name__}:{exc.field}", None),
+        )
+
+    def _bury(
+        self,
+        route: Route,
+        *,
+        event_type: str,
+        source: str,
+        event_id: str,
+        envelope: str,
+        attempts: int,
+        exc: BaseException,
+        trace: str,
+        group: str,
+    ) -> None:
+        error_type = type(exc).__name__
+        log.error(
+            "%s %s/%s dead-lettered after %d attempts: %s: %s",
+            event_type,
+            source,
+            event_id,
+            attempts,
+            error_type,
+            exc,
+        )
         self.dead_letters.add(
             DeadLetter(
                 handler=route.name,
-                event_type=text("type", "?")[:256],
-                source=text("source", "fleet:invalid")[:1024],
-                event_id=text("id", fallback_id)[:1024],
+                event_type=event_type,
+                source=source,
+                event_id=event_id,
                 queue=route.queue,
-                envelope=raw if isinstance(raw, str) else json.dumps(raw, default=repr),
-                attempts=1,
-                error_type=type(exc).__name__,
+                envelope=envelope,
+                attempts=attempts,
+                error_type=error_type,
                 error_message=str(exc),
-                traceback="",
-                fingerprint=fingerprint(f"{type(exc).__name__}:{exc.field}", None),
+                traceback=trace,
+                fingerprint=group,
             )
         )
 

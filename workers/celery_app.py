@@ -25,9 +25,7 @@ MAINTENANCE_QUEUE = "fleet.maintenance"
 def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet]) -> Celery:
     app = Celery("fleet", set_as_current=False)
     app.config_from_object(celeryconfig)
-    transport_options: dict[str, Any] = {
-        "confirm_publish": True
-    }  # RabbitMQ: a send returns once it is durable
+    transport_options: dict[str, Any]
     if settings.broker_is_redis:
         transport_options = {
             "visibility_timeout": settings.visibility_timeout,
@@ -36,6 +34,8 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet])
             "unacked_restore_interval": max(1, min(60, settings.visibility_timeout // 10)),
             "unacked_restore_throttle": 1,
         }
+    else:
+        transport_options = {"confirm_publish": True}  # RabbitMQ: a send returns once it is durable
     prefix = settings.queue_prefix
     queues = [prefix + name for name in (*registry.queues(), MAINTENANCE_QUEUE)]
     app.conf.update(

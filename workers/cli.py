@@ -313,10 +313,7 @@ def dlq_purge(
 
 
 def _refuse_unfiltered(where: Filter, everything: bool) -> None:
-    narrowed = (
-        where.ids or where.event_type or where.handler or where.fingerprint or where.since or where.until
-    )
-    if not narrowed and not everything:
+    if not where.narrows and not everything:
         raise click.UsageError("name letter ids or a filter, or say --all")
 
 

@@ -78,3 +78,11 @@ def test_a_letter_with_nul_characters_is_kept_with_them_escaped(store_engine: En
     store = SqlDeadLetters(store_engine)
     store.add(letter("nul", envelope='{"data": "a\x00b"}'))
     assert store.find(Filter())[0].envelope == '{"data": "a\\u0000b"}'
+
+
+def test_only_a_filter_naming_letters_narrows_the_selection() -> None:
+    assert not Filter().narrows
+    assert not Filter(status="replayed").narrows, "a status alone still selects nearly everything"
+    assert Filter(ids=[3]).narrows
+    assert Filter(event_type="demo.x").narrows
+    assert Filter(since=datetime.now(UTC)).narrows
