@@ -75,3 +75,22 @@ demo_deposits = Table(
     Column("recorded_at", Float, nullable=False),  # epoch seconds, set just before commit
     Index("ix_demo_deposits_event_id", "event_id"),
 )
+
+event_history = Table(
+    "fleet_event_history",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),  # epoch seconds
+    Column("event_id", String(1024), nullable=False),
+    Column("source", String(1024), nullable=False),
+    Column("event_type", String(256), nullable=False),
+    Column("handler", String(200), nullable=False),  # the route's task name, or '' before routing
+    Column("outcome", String(20), nullable=False),  # see infra/history.py: Outcome
+    Column("attempt", Integer, nullable=False),
+    Column("correlation_id", String(1024)),
+    Column("causation_id", String(1024)),
+    Column("detail", Text, nullable=False, server_default=""),
+    Index("ix_fleet_event_history_event_id", "event_id"),
+    Index("ix_fleet_event_history_correlation_id", "correlation_id"),
+    Index("ix_fleet_event_history_at", "at"),
+)

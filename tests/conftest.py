@@ -13,7 +13,9 @@ from infra.db import make_engine
 from infra.migrate import upgrade
 from tests.support.services import POSTGRES_ADMIN_URL, REDIS_HOST, require
 
-TABLES = "demo_deposits, fleet_outbox, fleet_dead_letters, fleet_processed_events"
+_USER_TABLES = (
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +38,9 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
     engine = make_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY"))
+    with engine.begin() as connection:  # every table the migrations made, whichever issue added it
+        tables = connection.execute(text(_USER_TABLES)).scalars()
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
     yield engine
     engine.dispose()
 

@@ -9,42 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-import pydantic
 
 from handlers.envelope import Event, new_event, parse_event
 from handlers.errors import FleetError, InvalidEvent
 from infra.dead_letters import Filter
-from infra.settings import Settings
-from workers.bootstrap import Runtime
-
-
-class Context:
-    """Builds the runtime on first use, so `fleet --help` needs no settings."""
-
-    def __init__(self) -> None:
-        self._runtime: Runtime | None = None
-
-    @property
-    def runtime(self) -> Runtime:
-        if self._runtime is None:
-            try:
-                settings = Settings()
-            except pydantic.ValidationError as exc:
-                lines = [
-                    f"  FLEET_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                    if e["loc"]
-                    else f"  {e['msg'].removeprefix('Value error, ')}"
-                    for e in exc.errors()
-                ]
-                raise click.ClickException("invalid settings:\n" + "\n".join(lines)) from None
-            logging.basicConfig(
-                level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-            )
-            self._runtime = Runtime(settings)
-        return self._runtime
-
-
-pass_context = click.make_pass_decorator(Context, ensure=True)
+from workers.commands.context import Context, pass_context
 
 
 @click.group()
@@ -342,3 +311,9 @@ def _plain(mapping: Any) -> dict[str, Any]:
         key: value.isoformat() if isinstance(value, datetime) else value
         for key, value in dict(mapping).items()
     }
+
+
+# The other domains' commands, one module each under workers/commands/; add one line here.
+_DOMAIN_COMMANDS: tuple[click.Command, ...] = ()
+for _command in _DOMAIN_COMMANDS:
+    main.add_command(_command)

@@ -1,0 +1,125 @@
+"""Event history: what happened to each event, kept in the database for the console's timeline.
+
+Workers append an entry per outcome (handled, duplicate, retry scheduled, dead-lettered, ...);
+a handled batch writes its entries in the same transaction as its effects, in one statement.
+The console reads it by event id, type or correlation id. History is bounded by age: the
+retention sweep (`SqlHistory.prune`) deletes entries older than the retention, and nothing
+else is ever deleted, so the console needs no process memory to show the past.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, or_, select
+
+from handlers.envelope import Event
+from infra.db import insert_rows
+from infra.schema import event_history
+
+
+class Outcome(StrEnum):
+    PUBLISHED = "published"
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    """Skipped: the ledger says the event already took effect."""
+    RETRY_SCHEDULED = "retry_scheduled"
+    DEAD_LETTERED = "dead_lettered"
+    REPLAYED = "replayed"
+    ARCHIVED = "archived"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    id: int
+    at: float
+    event_id: str
+    source: str
+    event_type: str
+    handler: str
+    outcome: str
+    attempt: int
+    correlation_id: str | None
+    causation_id: str | None
+    detail: str
+
+
+def entry_row(
+    event: Event, outcome: Outcome, *, handler: str, attempt: int, at: float, detail: str = ""
+) -> dict[str, Any]:
+    """One history row for `event`, to be written with `SqlHistory.append`."""
+    return {
+        "at": at,
+        "event_id": event.id,
+        "source": event.source,
+        "event_type": event.type,
+        "handler": handler,
+        "outcome": str(outcome),
+        "attempt": attempt,
+        "correlation_id": event.correlationid,
+        "causation_id": event.causationid,
+        "detail": detail[:2000],
+    }
+
+
+class SqlHistory:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def append(self, rows: Sequence[dict[str, Any]], connection: Connection | None = None) -> None:
+        """Write rows in one statement: in `connection`'s transaction when given, else in a new one."""
+        if not rows:
+            return
+        if connection is not None:
+            insert_rows(connection, event_history, rows)
+            return
+        with self._engine.begin() as own:
+            insert_rows(own, event_history, rows)
+
+    def search(
+        self,
+        *,
+        text: str | None = None,
+        event_type: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+    ) -> list[HistoryEntry]:
+        """The newest entries; `text` matches an event id or a correlation id exactly."""
+        query = select(event_history).order_by(event_history.c.id.desc()).limit(limit)
+        if text:
+            query = query.where(or_(event_history.c.event_id == text, event_history.c.correlation_id == text))
+        if event_type:
+            query = query.where(event_history.c.event_type == event_type)
+        if outcome:
+            query = query.where(event_history.c.outcome == outcome)
+        return self._entries(query)
+
+    def timeline(self, event_id: str) -> list[HistoryEntry]:
+        """An event's entries and its follow-ups' (those caused by it), oldest first."""
+        query = (
+            select(event_history)
+            .where(or_(event_history.c.event_id == event_id, event_history.c.causation_id == event_id))
+            .order_by(event_history.c.at, event_history.c.id)
+        )
+        return self._entries(query)
+
+    def counts_since(self, since: float) -> dict[str, int]:
+        """Entries per outcome since `since` (epoch seconds), for the console's overview."""
+        query = (
+            select(event_history.c.outcome, func.count())
+            .where(event_history.c.at >= since)
+            .group_by(event_history.c.outcome)
+        )
+        with self._engine.connect() as connection:
+            return {outcome: count for outcome, count in connection.execute(query)}
+
+    def prune(self, older_than: float) -> int:
+        with self._engine.begin() as connection:
+            return connection.execute(delete(event_history).where(event_history.c.at < older_than)).rowcount
+
+    def _entries(self, query: Any) -> list[HistoryEntry]:
+        with self._engine.connect() as connection:
+            return [HistoryEntry(**row._asdict()) for row in connection.execute(query)]

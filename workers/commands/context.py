@@ -1,0 +1,40 @@
+"""What every `fleet` subcommand is handed: the runtime, built on first use."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+import pydantic
+
+from infra.settings import Settings
+from workers.bootstrap import Runtime
+
+
+class Context:
+    """Builds the runtime on first use, so `fleet --help` needs no settings."""
+
+    def __init__(self) -> None:
+        self._runtime: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            try:
+                settings = Settings()
+            except pydantic.ValidationError as exc:
+                lines = [
+                    f"  FLEET_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                    if e["loc"]
+                    else f"  {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors()
+                ]
+                raise click.ClickException("invalid settings:\n" + "\n".join(lines)) from None
+            logging.basicConfig(
+                level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )
+            self._runtime = Runtime(settings)
+        return self._runtime
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
