@@ -44,5 +44,6 @@ def make_web_app(runtime: Runtime) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            # Each domain's routes (ingress API, webhooks, console) join here, one line each.
         ]
     )
