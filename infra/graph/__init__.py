@@ -1,0 +1,1 @@
+"""Microsoft Graph adapters: the SDK client, subscriptions, delta links, email."""
