@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup services up test lint typecheck unit integration bench clean
+.PHONY: setup services tools up test lint typecheck unit integration bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,13 @@ setup: $(STAMP)
 
 services:
 	bash .ci/services.sh
+
+# Checkers of the deployment files (tests/unit/test_infra_files.py): promtool and docker-compose
+# from Debian when missing. Without root they stay missing, and the tests say so (fail if CI=true).
+tools:
+	@command -v promtool >/dev/null || apt-get install -y --no-install-recommends prometheus || true
+	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
+	  || apt-get install -y --no-install-recommends docker-compose || true
 
 up: setup services
 	$(BIN)/fleet up
@@ -33,7 +40,7 @@ unit: setup
 integration: setup services
 	$(BIN)/pytest tests/integration
 
-test: setup services lint typecheck
+test: setup services tools lint typecheck
 	$(BIN)/pytest
 
 bench: setup services

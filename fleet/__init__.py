@@ -3,6 +3,7 @@
     import fleet
     event_id = fleet.publish("demo.deposit_recorded", {"account": "a-1", "amount": 5}, source="shop")
     ids = fleet.publish_events([fleet.new_event(...), ...])
+    fleet.publish(..., to="redis-stream")   # or "servicebus": through a transport a bridge consumes
 
 Settings come from `FLEET_*` environment variables, read on the first call.
 """
@@ -32,7 +33,7 @@ _lock = threading.Lock()
 _runtime: Any = None
 
 
-def _publisher() -> Any:
+def _publisher(to: str) -> Any:
     global _runtime  # noqa: PLW0603 - one runtime per producer process, built on first use
     with _lock:
         if _runtime is None:
@@ -40,15 +41,26 @@ def _publisher() -> Any:
             from workers.bootstrap import Runtime
 
             _runtime = Runtime(Settings())
-        return _runtime.fleet().publisher
+        return _runtime.fleet().publisher_for(to)
 
 
-def publish(type: str, data: Any = None, *, source: str, id: str | None = None, **attributes: Any) -> str:
-    """Validate and send one event; returns its id. Raises `InvalidEvent`, `UnknownEventType`."""
+def publish(
+    type: str,
+    data: Any = None,
+    *,
+    source: str,
+    id: str | None = None,
+    to: str = "celery",
+    **attributes: Any,
+) -> str:
+    """Validate and send one event; returns its id. Raises `InvalidEvent`, `UnknownEventType`.
+
+    `to`: "celery" (the fleet's queues), "redis-stream" or "servicebus" (a bridge consumes those).
+    """
     event = new_event(type, data, source=source, id=id, **attributes)
-    return str(_publisher().publish([event])[0])
+    return str(_publisher(to).publish([event])[0])
 
 
-def publish_events(events: Sequence[Event]) -> list[str]:
-    """Validate all, then send all, batched per broker message; returns the ids in order."""
-    return list(_publisher().publish(events))
+def publish_events(events: Sequence[Event], *, to: str = "celery") -> list[str]:
+    """Validate all, then send all, batched per message; returns the ids in order."""
+    return list(_publisher(to).publish(events))

@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.cache.routes import ROUTES as CACHE_ROUTES
 from handlers.demo.routes import ROUTES as DEMO_ROUTES
 from handlers.errors import UnknownEventType
+from handlers.graph.routes import ROUTES as GRAPH_ROUTES
+from handlers.orders.routes import ROUTES as ORDER_ROUTES
 from handlers.routing import BreakerPolicy, Handler, Idempotency, Route
 
 __all__ = ["ROUTES", "BreakerPolicy", "Handler", "Idempotency", "Registry", "Route", "describe"]
 
 # One tuple of rows per domain (handlers/<domain>/routes.py); add a domain with one line here.
-_DOMAINS: tuple[tuple[Route, ...], ...] = (DEMO_ROUTES,)
+_DOMAINS: tuple[tuple[Route, ...], ...] = (DEMO_ROUTES, CACHE_ROUTES, GRAPH_ROUTES, ORDER_ROUTES)
 
 
 def _table(domains: tuple[tuple[Route, ...], ...]) -> dict[str, Route]:

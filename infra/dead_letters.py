@@ -1,9 +1,9 @@
 """The dead-letter queue, in the database: what could not take effect, and why.
 
 Nothing here expires. A letter is `dead` until an operator replays it (`replayed`, and `dead`
-again should the replay fail too) or purges it. Letters with the same cause share a
-fingerprint: the exception type and the function that raised it, never the message text
-(which carries ids and would split a group per event).
+again should the replay fail too), archives it (`archived`, kept) or purges it. Letters with
+the same cause share a fingerprint: the exception type and the function that raised it, never
+the message text (which carries ids and would split a group per event).
 """
 
 from __future__ import annotations
@@ -166,6 +166,13 @@ class SqlDeadLetters:
                     status="replayed", replayed_at=datetime.now(UTC), replay_count=table.c.replay_count + 1
                 )
             )
+
+    def archive(self, where: Filter) -> int:
+        """Set letters aside (`archived`): out of the dead list, never deleted, still searchable."""
+        with self._engine.begin() as connection:
+            return connection.execute(
+                update(table).where(*where.clauses()).values(status="archived")
+            ).rowcount
 
     def purge(self, where: Filter) -> int:
         with self._engine.begin() as connection:

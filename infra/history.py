@@ -21,6 +21,14 @@ from infra.db import insert_rows
 from infra.schema import event_history
 
 
+class HistoryMode(StrEnum):
+    """What workers write (`FLEET_HISTORY`): every outcome, only retries and dead letters, or nothing."""
+
+    ALL = "all"
+    FAILURES = "failures"
+    OFF = "off"
+
+
 class Outcome(StrEnum):
     PUBLISHED = "published"
     HANDLED = "handled"

@@ -7,6 +7,9 @@
 `{p}:delayed` (sorted set): retries due later than `eta_max`, scored by due time.
 `{p}:bucket:{downstream}` (hash): the token bucket of a rate-limited downstream.
 `{p}:breaker:{handler}` (hash): a circuit breaker's counts and state.
+`{p}:worker:{hostname}` (hash): a worker's heartbeat, expiring after 30 s (infra/heartbeats.py).
+`{p}:cache:…`: the shared cache `cache.invalidate` works on: values, tag sets, generations,
+    loader locks and the invalidation channel, listed in fleet/cache.py.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ serialised once, here, and parsed once, by the worker, without the broker codec 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -72,6 +73,7 @@ class CeleryPublisher:
             queue=self._queue_prefix + route.queue,
             countdown=countdown if countdown else None,
             producer=producer,
+            headers={"fleet_due": time.time() + (countdown or 0.0)},  # for the queue-wait metric
         )
 
     def _chunks(self, items: list[tuple[str, int]]) -> Iterator[list[str]]:

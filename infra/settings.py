@@ -6,12 +6,15 @@ Every process logs the broker and database it uses at start, so a default is nev
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from handlers.envelope import DEFAULT_MAX_EVENT_BYTES
+from infra.history import HistoryMode
+from infra.ingress.webhook_sources import WebhookSource
 
 
 class Settings(BaseSettings):
@@ -42,12 +45,116 @@ class Settings(BaseSettings):
     """Prefix of every Redis key the fleet writes (see infra/keys.py)."""
     queue_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.:-]*$")
     """Prefix of every broker queue name, so several fleets can share one broker."""
+    beat_lock_timeout: float = Field(10.0, ge=1, le=300)
+    """Seconds the beat leader lock lasts unless extended: a standby beat fires jobs at most this
+    long after the leader died (schedules/leader.py)."""
+    schedules: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(default_factory=dict)
+    """Schedules added by configuration, JSON: `{"nightly": {"publish": "report.requested",
+    "cron": "0 3 * * *", "data": {}}}`; keys as in schedules/jobs.py (`every`, `catch_up`, ...)."""
+
+    history: HistoryMode = HistoryMode.ALL
+    """Event history for the console: `all` outcomes, only `failures` (retries, dead letters), `off`."""
+    history_retention_days: float = Field(7.0, gt=0)
+    """History entries older than this are deleted by the retention job (dead letters never are)."""
+    dead_letter_archive_days: float = Field(30.0, gt=0)
+    """Dead letters untouched this long are archived by the retention job: kept and replayable,
+    out of the working list. Nothing deletes a dead letter but `fleet dlq purge`."""
+    metrics_dir: str | None = None
+    """Directory where every process of this machine writes its metric samples (emptied at start);
+    a fresh temporary directory when unset. Read by the `fleet` entry point (workers/entry.py)."""
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
+    """A worker serves /metrics (all its pool processes, summed) on this port when set."""
+    worker_metrics_host: str = "0.0.0.0"  # noqa: S104 - a metrics port is scraped from outside the pod
+
+    graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    """Microsoft Graph's root (v1.0); another host (a national cloud, a test stand-in) by configuration."""
+    graph_authority: str = "https://login.microsoftonline.com"
+    """Entra ID authority host the credential asks for tokens."""
+    graph_tenant_id: str | None = None
+    graph_client_id: str | None = None
+    graph_client_secret: SecretStr | None = None
+    graph_credential: str = Field("secret", pattern=r"^(secret|certificate|managed_identity)$")
+    """How the fleet signs in to Graph: `secret`, `certificate` (a PEM at graph_certificate_path), or
+    `managed_identity`."""
+    graph_certificate_path: str | None = None
+    """PEM with the app's private key and certificate (certificate credential, rich notifications)."""
+    graph_ca_bundle: str | None = None
+    """CA bundle to verify the authority with (a private authority); the system store when unset."""
+    graph_scopes: str = "https://graph.microsoft.com/.default"
+    graph_mailbox: str | None = None
+    """The mailbox (user id or address) `email.send` sends from."""
+    graph_notification_url: str | None = None
+    """The webhook's public URL for change notifications (new subscriptions)."""
+    graph_lifecycle_url: str | None = None
+    graph_subscriptions: str = ""
+    """Subscriptions to create, `resource|changeTypes` separated by `;`, e.g. `users|updated,deleted`."""
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(8000, ge=1, le=65535)
+    console_users: str = Field("", pattern=r"^([^:,\s]+:(viewer|operator):[^:,\s]+(,|$))*$")
+    """Console logins, `alice:operator:<hash>,bob:viewer:<hash>` (`fleet console hash-password`);
+    a hash of `-` allows no password login (the name still takes its role from the proxy header)."""
+    console_secret: SecretStr | None = None
+    """Key signing the console's session cookies; unset, a random key per process (so logins
+    end when it restarts)."""
+    console_trusted_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$")
+    """A header set by a trusted reverse proxy naming the signed-in user (e.g. X-Forwarded-User)."""
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     rate_limits: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
     """Per-downstream limits, `graph=20,payments=5.5` (calls per second, fleet-wide)."""
+
+    payments_url: str | None = None
+    """The payment provider's base URL (orders); unset, payment steps fail with a clear error."""
+    payments_timeout: float = Field(5.0, gt=0, le=60)
+    """Seconds a payment call may take; the order's row stays locked meanwhile."""
+    order_step_timeout: float = Field(300.0, gt=0)
+    """Seconds an order may wait in a saga step before the time-out job compensates it."""
+
+    ingress_max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    """Largest request body the web process reads for a batch of events or Graph notifications
+    (a single event is held to FLEET_MAX_EVENT_BYTES); counted while reading."""
+    api_key_cache_seconds: float = Field(5.0, ge=0)
+    """The web process remembers API keys this long: a revoked key stops working within it."""
+    webhook_sources: dict[str, WebhookSource] = Field(default_factory=dict)
+    """Standard Webhooks senders as JSON, `{"shop": {"type": "shop.order_placed", "secrets":
+    ["whsec_..."]}}`: `POST /webhooks/shop` is verified with those secrets and becomes that type."""
+    webhook_tolerance: float = Field(300.0, gt=0)
+    """Seconds a webhook's timestamp may be away from now; older deliveries are replays."""
+    graph_token_issuer: str | None = None
+    """Expected issuer of rich notifications' validation tokens; by default
+    `https://sts.windows.net/<FLEET_GRAPH_TENANT_ID>/` (their audience is FLEET_GRAPH_CLIENT_ID)."""
+    graph_jwks_url: str = "https://login.microsoftonline.com/common/discovery/v2.0/keys"
+    """Where the validation tokens' signing keys are published (`https://` or `file://`)."""
+    graph_private_key_path: str | None = None
+    """PEM private key that decrypts rich notifications; by default the key in
+    FLEET_GRAPH_CERTIFICATE_PATH."""
+    graph_certificate_id: str | None = None
+    """The `encryptionCertificateId` given to Graph with the certificate; rich notifications are
+    accepted only when it is set."""
+
+    redis_stream: str = Field("fleet.events", min_length=1)
+    """The Redis stream `fleet bridge redis-stream` consumes and `fleet publish --to redis-stream`
+    appends to (one entry per event, field `event` = the CloudEvent JSON)."""
+    redis_stream_url: str | None = None
+    """The Redis holding the stream; defaults to the coordination store (FLEET_REDIS_URL)."""
+    redis_stream_group: str = Field("fleet", min_length=1)
+    """The stream's consumer group; every bridge process is one consumer of it."""
+    redis_stream_maxlen: int = Field(1_000_000, ge=1000)
+    """About how many entries the stream keeps (`XADD MAXLEN ~`); more than the bridge can lag by."""
+    redis_stream_claim_idle: float = Field(60.0, gt=0)
+    """Seconds an entry stays pending with a consumer before another bridge takes it over (a dead
+    bridge's batch); longer than a hand-over can take, or a live batch is handed over twice."""
+    servicebus_connection_string: SecretStr | None = None
+    """Azure Service Bus by SAS connection string; or leave it unset and give the namespace."""
+    servicebus_namespace: str | None = None
+    """`<name>.servicebus.windows.net`, authenticated by azure-identity (DefaultAzureCredential:
+    managed identity, workload identity, environment, Azure CLI)."""
+    servicebus_queue: str = Field("fleet-events", min_length=1)
+    """The queue `fleet bridge servicebus` consumes and `fleet publish --to servicebus` sends to."""
+    servicebus_sessions: bool = False
+    """The queue requires sessions: the bridge takes one session at a time, in order."""
+    servicebus_lock_renewal: float = Field(300.0, gt=0)
+    """Seconds the bridge keeps renewing a message's lock while its hand-over runs."""
 
     @field_validator("broker_url")
     @classmethod
@@ -55,6 +162,16 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
             raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
         return value
+
+    @field_validator("schedules", mode="before")
+    @classmethod
+    def _parse_schedules(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
 
     @field_validator("rate_limits", mode="before")
     @classmethod

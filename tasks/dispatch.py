@@ -15,7 +15,9 @@ The hook timeline for a message of n events of one route:
 5. a failure is dead-lettered (permanent, or the last attempt) or sent again later (RetryPolicy);
    a failure of the fleet's own database, Redis or broker is no event's fault: the whole message
    is sent again later by the task (tasks/handle.py), and no attempt is spent;
-6. follow-up events go out through the outbox after commit.
+6. follow-up events go out through the outbox after commit;
+7. what became of each event is counted (`Recorder`: Prometheus) and written to the event history
+   (infra/history.py): a handled batch's entries in its own transaction, the rest at the end.
 
 Attempt numbers are 1-based: a message sent with `attempt_base` b runs its events as attempt
 b + 1; after a worker death, every event of the message is charged the lost run (an event queued
@@ -26,13 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import logging
-import traceback
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -41,42 +42,18 @@ from handlers.errors import InvalidEvent, PermanentError, RateLimited
 from handlers.ports import Clock
 from handlers.registry import Idempotency, Registry, Route
 from infra.attempts import MessageStart, RedisAttempts
-from infra.dead_letters import DeadLetter, SqlDeadLetters, fingerprint
+from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
 from infra.failures import INFRASTRUCTURE_FAILURES, is_infrastructure_failure
+from infra.history import HistoryMode, SqlHistory, entry_row
+from infra.history import Outcome as Entry
 from infra.ledger import SqlLedger, digest
 from infra.outbox import SqlOutbox
 from infra.publisher import CeleryPublisher
+from tasks.burial import bury_event, bury_raw
+from tasks.ports import Gate, NoRecorder, OpenGate, Recorder, TransactionPort
 
 log = logging.getLogger("fleet.dispatch")
-
-
-class TransactionPort(Protocol):
-    """A port bound to the handler's transaction; `flush()` writes what it buffered."""
-
-    def flush(self) -> None: ...
-
-
-class Gate(Protocol):
-    """Rate limits and circuit breakers (infra/throttle.py)."""
-
-    def admit(self, route: Route, wanted: int) -> tuple[int, float]:
-        """How many of `wanted` events may run now, and in how many seconds the rest may."""
-        ...
-
-    def record(self, route: Route, ok: int = 0, failed: int = 0) -> None:
-        """Outcomes of runs, for the route's circuit breaker."""
-        ...
-
-
-class OpenGate:
-    """No limits: every event runs now."""
-
-    def admit(self, route: Route, wanted: int) -> tuple[int, float]:
-        return wanted, 0.0
-
-    def record(self, route: Route, ok: int = 0, failed: int = 0) -> None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +61,8 @@ class Delivery:
     message_id: str
     task: str
     attempt_base: int = 0
+    due: float | None = None
+    """When the message became due on the broker (epoch seconds), for the queue-wait metric."""
 
 
 @dataclass
@@ -95,6 +74,17 @@ class Outcome:
     retried: int = 0
     dead: int = 0
     postponed: int = 0
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    """History entries not yet written."""
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "handled": self.handled,
+            "duplicate": self.duplicates,
+            "retried": self.retried,
+            "dead_lettered": self.dead,
+            "postponed": self.postponed,
+        }
 
 
 class WorkerLost(Exception):
@@ -118,12 +108,36 @@ class Dispatcher:
     """Ports bound to the handler's transaction (transactional routes only)."""
     eta_max: float = 300.0
     gate: Gate = field(default_factory=OpenGate)
+    recorder: Recorder = field(default_factory=NoRecorder)
+    history: SqlHistory | None = None
+    history_mode: HistoryMode = HistoryMode.ALL
 
     def handle(self, raw_events: Sequence[Any], delivery: Delivery) -> Outcome:
         outcome = Outcome()
         route = self.registry.route_for_task(delivery.task)
         if route is None:  # the worker only consumes tasks it registered; kept for safety
             raise LookupError(f"no route for task {delivery.task!r}")
+        self.recorder.received(route.type, route.name, route.queue, len(raw_events))
+        if delivery.due is not None:
+            self.recorder.waited(route.queue, self.clock.now() - delivery.due)
+        began = time.perf_counter()
+        self.recorder.running(route.name, len(raw_events))
+        try:
+            self._handle(route, raw_events, delivery, outcome)
+        finally:
+            seconds = time.perf_counter() - began
+            self.recorder.finished(
+                route.type,
+                route.name,
+                route.queue,
+                counts=outcome.counts(),
+                seconds=seconds,
+                running=len(raw_events),
+            )
+        self._write_journal(outcome)
+        return outcome
+
+    def _handle(self, route: Route, raw_events: Sequence[Any], delivery: Delivery, outcome: Outcome) -> None:
         events = self._decode(route, raw_events, delivery, outcome)
         granted, wait = self.gate.admit(route, len(events)) if events else (0, 0.0)
         if granted < len(events):  # rate limit or open breaker: later, without spending an attempt
@@ -131,7 +145,7 @@ class Dispatcher:
             outcome.postponed += len(events) - granted
             events = events[:granted]
         if not events:
-            return outcome
+            return
         start = self.attempts.started(delivery.message_id)
         try:
             self._run(route, events, delivery, start, outcome)
@@ -142,7 +156,6 @@ class Dispatcher:
                     self.attempts.flush()  # it comes back under the same id and must start afresh
             raise
         self.attempts.finished(delivery.message_id)
-        return outcome
 
     def _run(
         self, route: Route, events: list[Event], delivery: Delivery, start: MessageStart, outcome: Outcome
@@ -184,9 +197,9 @@ class Dispatcher:
                         "type", f"{event.type!r} was sent to {route.task}, which handles {route.type!r}"
                     )
             except InvalidEvent as exc:
-                self._dead_letter_raw(route, raw, f"{delivery.message_id}/{index}", exc)
+                bury_raw(self.dead_letters, route, raw, f"{delivery.message_id}/{index}", exc)
                 outcome.dead += 1
-                continue
+                continue  # its dead letter, not the history, keeps what can be read of it
             events.append(event)
         return events
 
@@ -215,6 +228,7 @@ class Dispatcher:
                 )
                 self._dead_letter(route, event, attempt - 1, lost)
                 outcome.dead += 1
+                self._note(outcome, route, event, Entry.DEAD_LETTERED, attempt=attempt - 1, detail=str(lost))
                 continue
             try:
                 self._run_one(route, event, attempt, delivery, outcome)
@@ -245,16 +259,21 @@ class Dispatcher:
                 for name, make in self.transaction_ports.items()
                 if name in _wants(route.handler)
             }
+            entries: list[dict[str, Any]] = []
             for event in events:
                 if event.key in fresh:
                     fresh.discard(event.key)
                     follow_ups += self._call(route, event, attempt, ports)
                     outcome.handled += 1
+                    entries.append(self._entry(route, event, Entry.HANDLED, attempt, now))
                 else:
                     outcome.duplicates += 1
+                    entries.append(self._entry(route, event, Entry.DUPLICATE, attempt, now))
             for port in ports.values():
                 port.flush()
             outbox_ids = self.outbox.add(connection, follow_ups, now)
+            if self.history is not None and self.history_mode is HistoryMode.ALL:
+                self.history.append(entries, connection)
         self._publish_follow_ups(outbox_ids, follow_ups)
 
     def _claimed(
@@ -265,6 +284,7 @@ class Dispatcher:
         )
         if event.key in claims.done:
             outcome.duplicates += 1
+            self._note(outcome, route, event, Entry.DUPLICATE, attempt=attempt)
             return
         if event.key in claims.busy:  # another live message runs it now: look again when its lease ends
             self._later(route, [event], attempt - 1, claims.busy[event.key] + 1.0)
@@ -288,6 +308,7 @@ class Dispatcher:
             outbox_ids = self.outbox.add(connection, follow_ups, self.clock.now())
         self._publish_follow_ups(outbox_ids, follow_ups)
         outcome.handled += 1
+        self._note(outcome, route, event, Entry.HANDLED, attempt=attempt)
 
     def _natural(self, route: Route, event: Event, attempt: int, outcome: Outcome) -> None:
         follow_ups = self._call(route, event, attempt, {})
@@ -296,6 +317,7 @@ class Dispatcher:
                 outbox_ids = self.outbox.add(connection, follow_ups, self.clock.now())
             self._publish_follow_ups(outbox_ids, follow_ups)
         outcome.handled += 1
+        self._note(outcome, route, event, Entry.HANDLED, attempt=attempt)
 
     def _call(self, route: Route, event: Event, attempt: int, ports: Mapping[str, object]) -> list[Event]:
         kwargs: dict[str, object] = {}
@@ -315,6 +337,14 @@ class Dispatcher:
         if isinstance(exc, PermanentError) or route.retry.exhausted(attempt):
             self._dead_letter(route, event, attempt, exc)
             outcome.dead += 1
+            self._note(
+                outcome,
+                route,
+                event,
+                Entry.DEAD_LETTERED,
+                attempt=attempt,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
             return
         delay = exc.retry_after if isinstance(exc, RateLimited) else route.retry.backoff(attempt)
         log.warning(
@@ -329,6 +359,33 @@ class Dispatcher:
         )
         self._later(route, [event], attempt, delay)
         outcome.retried += 1
+        detail = f"{type(exc).__name__}: {exc}; again in {delay:.2f}s"
+        self._note(outcome, route, event, Entry.RETRY_SCHEDULED, attempt=attempt, detail=detail)
+
+    def _entry(self, route: Route, event: Event, entry: Entry, attempt: int, at: float) -> dict[str, Any]:
+        return entry_row(event, entry, handler=route.name, attempt=attempt, at=at)
+
+    def _note(
+        self, outcome: Outcome, route: Route, event: Event, entry: Entry, *, attempt: int, detail: str = ""
+    ) -> None:
+        """Keep a history entry for the end of the message (failures always, the rest in mode ALL)."""
+        wanted = self.history_mode is HistoryMode.ALL or (
+            self.history_mode is HistoryMode.FAILURES
+            and entry in (Entry.RETRY_SCHEDULED, Entry.DEAD_LETTERED)
+        )
+        if self.history is not None and wanted:
+            row = entry_row(
+                event, entry, handler=route.name, attempt=attempt, at=self.clock.now(), detail=detail
+            )
+            outcome.journal.append(row)
+
+    def _write_journal(self, outcome: Outcome) -> None:
+        if self.history is None or not outcome.journal:
+            return
+        try:
+            self.history.append(outcome.journal)
+        except Exception:  # the effects stand; losing their history is not worth a redelivery
+            log.warning("%d history entries not written", len(outcome.journal), exc_info=True)
 
     def _later(self, route: Route, events: list[Event], attempt_base: int, delay: float) -> None:
         bodies = [event.to_json().decode() for event in events]
@@ -349,80 +406,7 @@ class Dispatcher:
         self.outbox.remove(outbox_ids)
 
     def _dead_letter(self, route: Route, event: Event, attempts: int, exc: BaseException) -> None:
-        self._bury(
-            route,
-            event_type=event.type,
-            source=event.source,
-            event_id=event.id,
-            envelope=event.to_json().decode(),
-            attempts=attempts,
-            exc=exc,
-            trace="".join(traceback.format_exception(exc)),
-            group=fingerprint(type(exc).__name__, exc),
-        )
-
-    def _dead_letter_raw(self, route: Route, raw: Any, fallback_id: str, exc: InvalidEvent) -> None:
-        """An event that never parsed: keep it as received, with what can be read of its identity."""
-        decoded = raw
-        if isinstance(raw, str | bytes):
-            with contextlib.suppress(ValueError):
-                decoded = json.loads(raw)
-        raw_dict: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
-
-        def text(name: str, default: str) -> str:
-            value = raw_dict.get(name)
-            return value if isinstance(value, str) and value else default
-
-        self._bury(
-            route,
-            event_type=text("type", "?")[:256],
-            source=text("source", "fleet:invalid")[:1024],
-            event_id=text("id", fallback_id)[:1024],
-            envelope=raw if isinstance(raw, str) else json.dumps(raw, default=repr),
-            attempts=1,
-            exc=exc,
-            trace="",
-            group=fingerprint(f"{type(exc).__name__}:{exc.field}", None),
-        )
-
-    def _bury(
-        self,
-        route: Route,
-        *,
-        event_type: str,
-        source: str,
-        event_id: str,
-        envelope: str,
-        attempts: int,
-        exc: BaseException,
-        trace: str,
-        group: str,
-    ) -> None:
-        error_type = type(exc).__name__
-        log.error(
-            "%s %s/%s dead-lettered after %d attempts: %s: %s",
-            event_type,
-            source,
-            event_id,
-            attempts,
-            error_type,
-            exc,
-        )
-        self.dead_letters.add(
-            DeadLetter(
-                handler=route.name,
-                event_type=event_type,
-                source=source,
-                event_id=event_id,
-                queue=route.queue,
-                envelope=envelope,
-                attempts=attempts,
-                error_type=error_type,
-                error_message=str(exc),
-                traceback=trace,
-                fingerprint=group,
-            )
-        )
+        bury_event(self.dead_letters, route, event, attempts, exc)
 
 
 @cache

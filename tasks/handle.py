@@ -32,7 +32,13 @@ def register_route_task(app: Celery, route: Route, dispatcher: Callable[[], Disp
 
     @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None, **options)
     def handle(self: Task[Any, Any], events: list[Any], attempt: int = 0) -> dict[str, int]:
-        delivery = Delivery(message_id=str(self.request.id), task=route.task, attempt_base=int(attempt))
+        due = getattr(self.request, "fleet_due", None)  # a header of ours (infra/publisher.py)
+        delivery = Delivery(
+            message_id=str(self.request.id),
+            task=route.task,
+            attempt_base=int(attempt),
+            due=float(due) if isinstance(due, int | float) else None,
+        )
         current = dispatcher()
         try:
             outcome = current.handle(events, delivery)

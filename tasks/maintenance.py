@@ -1,12 +1,14 @@
-"""Tasks beat runs: the outbox relay and the release of delayed retries."""
+"""Tasks beat runs: the outbox relay, the release of delayed retries, history and DLQ retention."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery
 
+from infra.dead_letters import Filter
 from infra.publisher import CeleryPublisher
 
 OUTBOX_GRACE = 10.0
@@ -22,6 +24,21 @@ def register_maintenance_tasks(app: Celery, fleet: Callable[[], Any]) -> None:
             container.publisher.publish([event for _, event in pending])
             container.outbox.remove([row_id for row_id, _ in pending])
         return len(pending)
+
+    @app.task(name="fleet.history.prune", ignore_result=True)
+    def prune_history() -> int:
+        """Event history past its retention goes; dead letters are never touched here."""
+        container = fleet()
+        retention = container.settings.history_retention_days * 86400
+        return int(container.history.prune(older_than=container.clock.now() - retention))
+
+    @app.task(name="fleet.dead_letters.archive_old", ignore_result=True)
+    def archive_old_dead_letters() -> int:
+        """Retention of the DLQ: letters untouched for long are archived (kept, searchable,
+        replayable), never deleted; only an operator's `fleet dlq purge` deletes."""
+        container = fleet()
+        cut = datetime.now(UTC) - timedelta(days=container.settings.dead_letter_archive_days)
+        return int(container.dead_letters.archive(Filter(until=cut)))
 
     @app.task(name="fleet.retries.release_due", ignore_result=True)
     def release_due_retries() -> int:

@@ -8,26 +8,53 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 import redis
+from azure.servicebus import ServiceBusClient
 from celery import Celery
-from sqlalchemy import Engine
+from redis import Redis
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
+from fleet.cache import TaggedCache
 from handlers.registry import Registry
 from infra.attempts import RedisAttempts
 from infra.db import make_engine
 from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
 from infra.demo import RedisDownstreamSwitch, RedisReceiptSender, SqlDepositBook, SystemClock
+from infra.graph.store import SqlChangeJournal, SqlDeltaLinks
+from infra.graph.wiring import GraphAdapters
+from infra.heartbeats import RedisHeartbeats
+from infra.history import SqlHistory
+from infra.ingress.api_keys import SqlApiKeys
+from infra.ingress.graph_crypto import (
+    ContentDecryptor,
+    GraphRichNotifications,
+    TokenPolicy,
+    ValidationTokens,
+)
+from infra.ingress.subscription_secrets import SqlSubscriptionSecrets
 from infra.ledger import SqlLedger
+from infra.metrics import PrometheusRecorder
+from infra.orders.store import SqlOrderBook, SqlOrderDeadlines
+from infra.orders.wiring import OrderAdapters
 from infra.outbox import SqlOutbox
 from infra.publisher import CeleryPublisher
 from infra.settings import Settings
 from infra.throttle import RedisGate
+from infra.transports import EventPublisher
+from infra.transports.effects import SqlEffects
+from infra.transports.redis_stream import RedisStreamGroup, RedisStreamProducer
+from infra.transports.servicebus import ServiceBusDeadLetters, ServiceBusPublisher, client_factory
 from tasks.dispatch import Dispatcher, check_wiring
+from tasks.ports import TransactionPort
+from workers.bridges.handover import HandOver
+from workers.bridges.redis_stream import RedisStreamBridge
+from workers.bridges.servicebus import ServiceBusBridge
 
 log = logging.getLogger("fleet")
 
@@ -59,6 +86,14 @@ class Fleet:
         return SqlDeadLetters(self.engine)
 
     @cached_property
+    def history(self) -> SqlHistory:
+        return SqlHistory(self.engine)
+
+    @cached_property
+    def heartbeats(self) -> RedisHeartbeats:
+        return RedisHeartbeats(self.redis, self.settings.key_prefix)
+
+    @cached_property
     def attempts(self) -> RedisAttempts:
         return RedisAttempts(self.redis, self.settings.key_prefix)
 
@@ -76,6 +111,101 @@ class Fleet:
             queue_prefix=self.settings.queue_prefix,
         )
 
+    def publisher_for(self, target: str) -> EventPublisher:
+        """The publisher of a target in `infra.transports.PUBLISH_TARGETS`."""
+        if target == "redis-stream":
+            return self.redis_stream_producer
+        if target == "servicebus":
+            return self.servicebus_publisher
+        if target == "celery":
+            return self.publisher
+        raise ValueError(f"no publisher for {target!r}")
+
+    @cached_property
+    def stream_redis(self) -> Redis:
+        url = self.settings.redis_stream_url
+        return redis.Redis.from_url(url) if url else self.redis
+
+    @cached_property
+    def redis_stream_producer(self) -> RedisStreamProducer:
+        return RedisStreamProducer(
+            self.stream_redis,
+            self.settings.redis_stream,
+            registry=self.registry,
+            max_event_bytes=self.settings.max_event_bytes,
+            maxlen=self.settings.redis_stream_maxlen,
+        )
+
+    def redis_stream_bridge(self, consumer: str) -> RedisStreamBridge:
+        """A bridge process's loop, as consumer `consumer` of the stream's group."""
+        group = RedisStreamGroup(
+            self.stream_redis,
+            self.settings.redis_stream,
+            self.settings.redis_stream_group,
+            consumer,
+            claim_idle_ms=int(self.settings.redis_stream_claim_idle * 1000),
+            count=self.settings.batch_size,
+        )
+        return RedisStreamBridge(group, self.hand_over, self.dead_letters)
+
+    def open_servicebus(self) -> Callable[[], ServiceBusClient]:
+        secret = self.settings.servicebus_connection_string
+        connection_string = secret.get_secret_value() if secret else None
+        return client_factory(connection_string, self.settings.servicebus_namespace)
+
+    @cached_property
+    def servicebus_publisher(self) -> ServiceBusPublisher:
+        return ServiceBusPublisher(
+            self.open_servicebus(),
+            self.settings.servicebus_queue,
+            registry=self.registry,
+            max_event_bytes=self.settings.max_event_bytes,
+        )
+
+    @cached_property
+    def servicebus_dead_letters(self) -> ServiceBusDeadLetters:
+        return ServiceBusDeadLetters(self.open_servicebus(), self.settings.servicebus_queue)
+
+    def servicebus_bridge(self) -> ServiceBusBridge:
+        return ServiceBusBridge(
+            self.open_servicebus(),
+            self.settings.servicebus_queue,
+            self.hand_over,
+            sessions=self.settings.servicebus_sessions,
+            effects=SqlEffects(self.engine),
+            batch=self.settings.batch_size,
+            lock_renewal=self.settings.servicebus_lock_renewal,
+        )
+
+    @cached_property
+    def hand_over(self) -> HandOver:
+        return HandOver(
+            self.registry,
+            self.publisher,
+            max_event_bytes=self.settings.max_event_bytes,
+            batch_size=self.settings.batch_size,
+        )
+
+    @cached_property
+    def api_keys(self) -> SqlApiKeys:
+        return SqlApiKeys(self.engine, cache_seconds=self.settings.api_key_cache_seconds)
+
+    @cached_property
+    def subscription_secrets(self) -> SqlSubscriptionSecrets:
+        return SqlSubscriptionSecrets(self.engine)
+
+    @cached_property
+    def graph_rich_notifications(self) -> GraphRichNotifications | None:
+        """Token checks and decryption of rich notifications; None unless configured for them."""
+        s = self.settings
+        key_path = s.graph_private_key_path or s.graph_certificate_path
+        if not (key_path and s.graph_certificate_id and s.graph_client_id and s.graph_tenant_id):
+            return None
+        with open(key_path, "rb") as key_file:
+            decryptor = ContentDecryptor(key_file.read(), s.graph_certificate_id)
+        policy = TokenPolicy(s.graph_jwks_url, s.graph_client_id, s.graph_tenant_id, s.graph_token_issuer)
+        return GraphRichNotifications(ValidationTokens(policy), decryptor)
+
     @cached_property
     def receipts(self) -> RedisReceiptSender:
         return RedisReceiptSender(self.redis, self.settings.key_prefix)
@@ -85,9 +215,35 @@ class Fleet:
         return RedisDownstreamSwitch(self.redis, self.settings.key_prefix)
 
     @cached_property
+    def cache(self) -> TaggedCache:
+        return TaggedCache(self.redis, namespace=f"{self.settings.key_prefix}:cache")
+
+    @cached_property
+    def orders(self) -> OrderAdapters:
+        return OrderAdapters(self.settings, self.engine)
+
+    @cached_property
+    def order_deadlines(self) -> SqlOrderDeadlines:
+        return self.orders.deadlines
+
+    @cached_property
+    def graph(self) -> GraphAdapters:
+        return GraphAdapters(self.settings, self.engine)
+
+    @cached_property
     def dispatcher(self) -> Dispatcher:
         services = {"clock": self.clock, "receipts": self.receipts, "downstream": self.downstream}
-        transaction_ports = {"deposits": SqlDepositBook}
+        services["cache"] = self.cache
+        services |= {"payments": self.orders.payments, "order_policy": self.orders.policy}
+        services |= {
+            "graph": self.graph.reader,
+            "mailer": self.graph.mailer,
+            "email_sends": self.graph.send_records,
+            "subscriptions": self.graph.subscriptions,
+        }
+        transaction_ports: dict[str, Callable[[Connection], TransactionPort]] = {"deposits": SqlDepositBook}
+        transaction_ports |= {"delta_links": SqlDeltaLinks, "journal": SqlChangeJournal}
+        transaction_ports |= {"orders": SqlOrderBook}
         check_wiring(self.registry, services, transaction_ports)
         return Dispatcher(
             registry=self.registry,
@@ -103,9 +259,14 @@ class Fleet:
             transaction_ports=transaction_ports,
             eta_max=self.settings.eta_max,
             gate=RedisGate(self.redis, self.settings.key_prefix, self.settings.rate_limits),
+            recorder=PrometheusRecorder(),
+            history=self.history,
+            history_mode=self.settings.history,
         )
 
     def close(self) -> None:
+        if "graph" in self.__dict__:  # built: its SDK client may hold connections
+            self.graph.close()
         self.engine.dispose()
         self.redis.close()
 

@@ -12,8 +12,10 @@ import celeryconfig
 from handlers.registry import Registry
 from infra.settings import Settings
 from schedules.beat import BEAT_SCHEDULE
+from schedules.runner import register_schedule_tasks
 from tasks.handle import register_route_task
 from tasks.maintenance import register_maintenance_tasks
+from tasks.orders import register_order_tasks
 from workers.consumer import dead_lettering_consumer
 
 if TYPE_CHECKING:
@@ -51,9 +53,13 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet])
         task_routes={
             "fleet.outbox.*": {"queue": prefix + MAINTENANCE_QUEUE},
             "fleet.retries.*": {"queue": prefix + MAINTENANCE_QUEUE},
+            "fleet.history.*": {"queue": prefix + MAINTENANCE_QUEUE},
+            "fleet.dead_letters.*": {"queue": prefix + MAINTENANCE_QUEUE},
         },
     )
     for route in registry.routes():
         register_route_task(app, route, lambda: fleet().dispatcher)
     register_maintenance_tasks(app, fleet)
+    register_order_tasks(app, fleet)
+    register_schedule_tasks(app, fleet)
     return app

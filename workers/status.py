@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
 from typing import TYPE_CHECKING, Any
+
+import redis
 
 from handlers.registry import describe
 from infra.dead_letters import Filter
@@ -22,6 +27,40 @@ def queue_depths(runtime: Runtime) -> dict[str, int]:
                 depths[queue.name] = 0
                 channel = connection.channel()
     return depths
+
+
+def oldest_ages(runtime: Runtime, now: float) -> dict[str, float]:
+    """Redis broker: how long the oldest message of each queue has been due (kombu pushes on the
+    left and pops on the right, so the oldest is at index -1). RabbitMQ cannot be peeked."""
+    if not runtime.settings.broker_is_redis:
+        return {}
+    client = redis.Redis.from_url(runtime.settings.broker_url)
+    ages: dict[str, float] = {}
+    with client:
+        for queue in runtime.app.conf.task_queues:
+            raw = client.lindex(queue.name, -1)
+            if raw is None:
+                ages[queue.name] = 0.0
+                continue
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                due = float(json.loads(raw)["headers"]["fleet_due"])
+                ages[queue.name] = max(0.0, now - due)
+    return ages
+
+
+def metric_probes(runtime: Runtime) -> dict[str, Any]:
+    """The state behind the scrape-time gauges (infra/metrics.py FleetStateCollector)."""
+    fleet = runtime.fleet()
+    return {
+        "queue_depth": queue_depths(runtime),
+        "queue_oldest_age": oldest_ages(runtime, time.time()),
+        "dead_letters": {
+            status: fleet.dead_letters.count(Filter(status=status))
+            for status in ("dead", "replayed", "archived")
+        },
+        "outbox": fleet.outbox.backlog(),
+        "workers": len(fleet.heartbeats.online()),
+    }
 
 
 def collect(runtime: Runtime) -> dict[str, Any]:

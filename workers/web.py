@@ -1,4 +1,4 @@
-"""The web process: health and metrics now; the events API and console join it later."""
+"""The web process: health, metrics, the events API and webhooks (workers/ingress), the console."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+
+from infra.graph.metrics import SubscriptionExpiryCollector
+from infra.metrics import FleetStateCollector, scrape_registry
+from workers.commands.schedules import schedule_collector
+from workers.console.app import make_console
+from workers.ingress import ingress_routes
+from workers.status import metric_probes
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime
@@ -27,7 +34,11 @@ def make_web_app(runtime: Runtime) -> Starlette:
             with fleet.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
 
-        for name, probe in (("database", database), ("redis", fleet.redis.ping)):
+        def broker() -> None:
+            with fleet.app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+
+        for name, probe in (("database", database), ("redis", fleet.redis.ping), ("broker", broker)):
             try:
                 probe()
                 checks[name] = "ok"
@@ -36,8 +47,17 @@ def make_web_app(runtime: Runtime) -> Starlette:
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
+    registry = scrape_registry(
+        [
+            FleetStateCollector(lambda: metric_probes(runtime)),
+            schedule_collector(runtime),
+            # A lambda: the fleet (its engine) is built at the first scrape, in the serving process.
+            SubscriptionExpiryCollector(lambda: runtime.fleet().graph.stored_subscriptions.all()),  # noqa: PLW0108
+        ]
+    )
+
     def metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(
         routes=[
@@ -45,5 +65,7 @@ def make_web_app(runtime: Runtime) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             # Each domain's routes (ingress API, webhooks, console) join here, one line each.
+            *ingress_routes(runtime),
+            Mount("/console", app=make_console(runtime)),
         ]
     )

@@ -7,6 +7,8 @@ import signal
 import socket
 import urllib.request
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.integration.conftest import FleetUnderTest
 from tests.support.processes import wait_until
 
@@ -56,10 +58,21 @@ def test_fleet_up_runs_worker_beat_and_web_and_stops_cleanly_on_ctrl_c(
         "fleet.demo.record_deposit on fleet.demo, transactional, 5 attempts"
     )
     assert set(report["queues"]) == {
-        fut.env["FLEET_QUEUE_PREFIX"] + q for q in ("fleet.demo", "fleet.maintenance")
+        fut.env["FLEET_QUEUE_PREFIX"] + q for q in (*fut.runtime.registry.queues(), "fleet.maintenance")
     }
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        assert b"python_info" in response.read()
+        metrics = response.read().decode()
+    # The web process serves the worker's counts too: every process of `fleet up` shares one directory.
+    samples = [s for family in text_string_to_metric_families(metrics) for s in family.samples]
+    handled = [
+        s.value
+        for s in samples
+        if s.name == "fleet_events_processed_total"
+        and s.labels.get("handler") == "fleet.demo.record_deposit"
+        and s.labels.get("outcome") == "handled"
+    ]
+    assert handled == [1.0], metrics
+    assert [s.value for s in samples if s.name == "fleet_workers_online"] == [1.0]
 
     up.process.send_signal(signal.SIGINT)
     assert up.process.wait(timeout=60) == 0

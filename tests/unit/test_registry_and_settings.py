@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from handlers.demo.routes import ROUTES as DEMO_ROUTES
 from handlers.errors import UnknownEventType
 from handlers.registry import ROUTES, Registry
 from infra.settings import Settings
@@ -21,7 +22,7 @@ def test_task_names_are_explicit_unique_and_stable() -> None:
 
 
 def test_wiring_is_checked_before_the_first_event() -> None:
-    registry = Registry()
+    registry = Registry({route.type: route for route in DEMO_ROUTES})
     services = {"clock": object(), "receipts": object(), "downstream": object()}
     check_wiring(registry, services, {"deposits": object()})
     with pytest.raises(LookupError, match="'receipts'"):

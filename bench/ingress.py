@@ -1,0 +1,223 @@
+"""The ingress benchmark: `fleet web` against a bare uvicorn app that answers 202, in one run.
+
+    .venv/bin/python -m bench.ingress [--seconds 10]
+
+Both are one uvicorn process on loopback, driven by the same client (bench/ingress_load.py):
+single events and batches of 100 at `POST /events` (closed loop: as fast as answers come), and
+Graph notification batches at 1,000 notifications/s (open loop). The fleet's 202 means durably
+on the (Redis) broker; at the end every accepted event is counted on its queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import redis
+
+from bench.ingress_load import Outcome, closed_loop, open_loop, raw_request
+from bench.support import BenchError, Latency, Worker, fresh_database, private_redis_db, running
+from infra.db import make_engine
+from infra.graph.schema import graph_subscriptions
+from infra.ingress.api_keys import SqlApiKeys
+
+GRAPH_BATCH = 10
+GRAPH_RATE = 1000  # notifications per second
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def server(name: str, args: list[str], env: dict[str, str], logs: Path) -> Iterator[int]:
+    port = _port()
+    argv = [*args, "--port", str(port)] if "uvicorn" in args else args
+    worker = Worker(name, argv, {**env, "FLEET_WEB_PORT": str(port)}, logs / f"{name}.log")
+    with running(worker):
+        deadline = time.monotonic() + 60
+        while True:
+            worker.check_alive()
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{name} did not start:\n{worker.tail()}") from None
+                time.sleep(0.2)
+        yield port
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    request: bytes
+    per_request: int
+    connections: int
+    rate: float | None = None
+    """Items per second (open loop); None: closed loop, as fast as answers come."""
+
+    async def load(self, port: int, seconds: float) -> Outcome:
+        if self.rate is None:
+            return await closed_loop(port, self.request, connections=self.connections, seconds=seconds)
+        requests_per_second = self.rate / self.per_request
+        return await open_loop(
+            port, self.request, rate=requests_per_second, seconds=seconds, connections=self.connections
+        )
+
+
+def _event(index: int) -> dict[str, object]:
+    return {
+        "specversion": "1.0",
+        "id": f"bench-{index}",
+        "source": "bench",
+        "type": "demo.deposit_recorded",
+        "data": {"account": "acc-1", "amount": 1},
+    }
+
+
+def _notifications(state: str) -> list[dict[str, object]]:
+    return [
+        {
+            "subscriptionId": "bench-sub",
+            "changeType": "updated",
+            "resource": f"Users/u-{n}",
+            "resourceData": {"id": f"u-{n}"},
+            "clientState": state,
+            "tenantId": "bench",
+        }
+        for n in range(GRAPH_BATCH)
+    ]
+
+
+def _queued(client: redis.Redis, queue: str) -> int:
+    total = 0
+    for raw in client.lrange(queue, 0, -1):
+        message = json.loads(raw)
+        _, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+        total += len(kwargs["events"])
+    return total
+
+
+def _line(name: str, target: str, outcome: Outcome, per_request: int) -> str:
+    latency = Latency.of(outcome.latencies)
+    rps = len(outcome.latencies) / outcome.elapsed
+    statuses = ",".join(f"{code}x{count}" for code, count in sorted(outcome.statuses.items()))
+    return (
+        f"{name:<26} {target:<5} {rps:>9.0f} req/s {rps * per_request:>9.0f} items/s "
+        f"p50 {latency.p50:>7.2f} ms  p99 {latency.p99:>7.2f} ms  [{statuses}]"
+    )
+
+
+def run(seconds: float, postgres: str, redis_host: str) -> int:
+    with ExitStack() as stack:
+        database = stack.enter_context(fresh_database(postgres))
+        broker = stack.enter_context(private_redis_db(redis_host))
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleet-bench-ingress-")))
+        prefix = f"b{uuid.uuid4().hex[:6]}."
+        engine = make_engine(database)
+        _, token = SqlApiKeys(engine).create("bench", ["demo.*"])
+        state = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            connection.execute(
+                graph_subscriptions.insert().values(
+                    id="bench-sub", resource="users", change_type="updated", notification_url="https://bench",
+                    client_state=state, expires_at=now + timedelta(days=1), status="active", created_at=now,
+                    updated_at=now,
+                )
+            )  # fmt: skip
+        engine.dispose()
+        env = {
+            "FLEET_DATABASE_URL": database,
+            "FLEET_BROKER_URL": broker,
+            "FLEET_QUEUE_PREFIX": prefix,
+            "FLEET_KEY_PREFIX": prefix.rstrip("."),
+            "FLEET_LOG_LEVEL": "WARNING",
+        }
+        bare = stack.enter_context(
+            server(
+                "bare", ["-m", "uvicorn", "bench.ingress_load:bare_app", "--log-level", "warning"], env, logs
+            )
+        )
+        fleet = stack.enter_context(server("fleet", ["-m", "workers", "web"], env, logs))
+        auth = {"Authorization": f"Bearer {token}"}
+        single = raw_request(
+            "/events",
+            json.dumps(_event(0)).encode(),
+            {**auth, "Content-Type": "application/cloudevents+json"},
+        )
+        batch = raw_request(
+            "/events", json.dumps([_event(n) for n in range(100)]).encode(),
+            {**auth, "Content-Type": "application/cloudevents-batch+json"},
+        )  # fmt: skip
+        notifications = raw_request(
+            "/graph/notifications", json.dumps({"value": _notifications(state)}).encode(),
+            {"Content-Type": "application/json"},
+        )  # fmt: skip
+        scenarios = [
+            Scenario("single event, 16 clients", single, 1, connections=16),
+            Scenario("batch of 100, 4 clients", batch, 100, connections=4),
+            Scenario(f"graph {GRAPH_RATE}/s in {GRAPH_BATCH}s", notifications, GRAPH_BATCH, 32, GRAPH_RATE),
+        ]
+        accepted = 0
+        results: dict[tuple[str, str], Outcome] = {}
+        for scenario in scenarios:
+            warm_up = asyncio.run(scenario.load(fleet, seconds / 2))  # connections, code paths, key cache
+            accepted += warm_up.statuses[202] * scenario.per_request
+            for target, port in (("bare", bare), ("fleet", fleet)):
+                outcome = asyncio.run(scenario.load(port, seconds))
+                results[(scenario.name, target)] = outcome
+                print(_line(scenario.name, target, outcome, scenario.per_request), flush=True)
+                if target == "fleet":
+                    accepted += outcome.statuses[202] * scenario.per_request
+        client = redis.Redis.from_url(broker)
+        on_broker = _queued(client, prefix + "fleet.demo") + _queued(client, prefix + "fleet.graph")
+        client.close()
+        print(f"\nevents accepted (202): {accepted}; on the broker: {on_broker}")
+        if on_broker != accepted:
+            raise BenchError(f"{accepted} events were acknowledged but {on_broker} are on the broker")
+        graph = scenarios[2].name
+        bare_p99 = Latency.of(results[(graph, "bare")].latencies).p99
+        fleet_p99 = Latency.of(results[(graph, "fleet")].latencies).p99
+        print(
+            f"graph at {GRAPH_RATE} notifications/s: fleet p99 {fleet_p99:.2f} ms = "
+            f"{fleet_p99 / bare_p99:.2f}x bare (target at most 2x; Graph's budget is 3000 ms)"
+        )
+        batches = results[(scenarios[1].name, "fleet")]
+        rate = batches.statuses[202] * 100 / batches.elapsed
+        print(f"batch ingest: {rate:.0f} events/s durably enqueued (target 10000)")
+        return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    args = parser.parse_args()
+    try:
+        sys.exit(run(args.seconds, args.postgres, args.redis))
+    except BenchError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Load for the ingress benchmark: a lean HTTP/1.1 keep-alive client on asyncio streams, closed-
+loop (as fast as answers come) and open-loop (a fixed rate, latency from the scheduled time so a
+slow server cannot hide its queue), and the bare ASGI app that answers 202 doing nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+async def bare_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """Reads the body and answers 202 (`uvicorn bench.ingress_load:bare_app`)."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def raw_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return head.encode() + b"\r\n" + body
+
+
+@dataclass
+class Outcome:
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    elapsed: float = 0.0
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> _Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def exchange(self, request: bytes) -> int:
+        self.writer.write(request)
+        await self.writer.drain()
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def closed_loop(port: int, request: bytes, *, connections: int, seconds: float) -> Outcome:
+    """`connections` clients, each sending the next request when the last is answered."""
+    outcome = Outcome()
+    pool = [await _Connection.open(port) for _ in range(connections)]
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def client(connection: _Connection) -> None:
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            status = await connection.exchange(request)
+            outcome.latencies.append(time.perf_counter() - sent)
+            outcome.statuses[status] += 1
+
+    await asyncio.gather(*(client(connection) for connection in pool))
+    outcome.elapsed = time.perf_counter() - started
+    for connection in pool:
+        connection.close()
+    return outcome
+
+
+async def open_loop(port: int, request: bytes, *, rate: float, seconds: float, connections: int) -> Outcome:
+    """Requests due at fixed times `rate` per second; each is timed from when it was due."""
+    outcome = Outcome()
+    pool = [await _Connection.open(port) for _ in range(connections)]
+    count = int(rate * seconds)
+    next_index = 0
+    started = time.perf_counter()
+
+    async def client(connection: _Connection) -> None:
+        nonlocal next_index
+        while next_index < count:
+            due = started + next_index / rate
+            next_index += 1
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            status = await connection.exchange(request)
+            outcome.latencies.append(time.perf_counter() - due)
+            outcome.statuses[status] += 1
+
+    await asyncio.gather(*(client(connection) for connection in pool))
+    outcome.elapsed = time.perf_counter() - started
+    for connection in pool:
+        connection.close()
+    return outcome

@@ -1,0 +1,2 @@
+"""Cache invalidation: `cache.invalidate` events drop keys, tags and key patterns from the shared
+cache and from every process's first tier."""

@@ -1,0 +1,1 @@
+"""The Microsoft Graph domain: change and lifecycle notifications, delta resync, email."""

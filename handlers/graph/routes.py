@@ -1,0 +1,89 @@
+"""The Graph domain's rows of the routing table."""
+
+from __future__ import annotations
+
+from handlers.graph import email, journal, notifications, resync, subscriptions
+from handlers.retry import RetryPolicy
+from handlers.routing import Idempotency, Route
+
+QUEUE = "fleet.graph"
+_GRAPH_RETRY = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=120.0)
+"""Graph throttles in bursts: more attempts, each waiting its Retry-After when Graph gives one."""
+
+_CHANGES = (
+    "graph.mail.received",
+    "graph.mail.deleted",
+    "graph.user.updated",
+    "graph.user.deleted",
+    "graph.group.updated",
+    "graph.group.deleted",
+    "graph.event.updated",
+    "graph.event.deleted",
+)
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        type="graph.change_notification",
+        handler=notifications.handle_change_notification,
+        task="fleet.graph.handle_change_notification",
+        queue=QUEUE,
+        idempotency=Idempotency.NATURAL,
+        retry=_GRAPH_RETRY,
+        downstream="graph",
+    ),
+    Route(
+        type="graph.lifecycle_notification",
+        handler=notifications.handle_lifecycle_notification,
+        task="fleet.graph.handle_lifecycle_notification",
+        queue=QUEUE,
+        idempotency=Idempotency.CLAIM,
+        retry=_GRAPH_RETRY,
+        downstream="graph",
+        lease=120.0,
+    ),
+    Route(
+        type="graph.resync_requested",
+        handler=resync.resync_resource,
+        task="fleet.graph.resync_resource",
+        queue=QUEUE,
+        idempotency=Idempotency.TRANSACTIONAL,
+        retry=_GRAPH_RETRY,
+        downstream="graph",
+    ),
+    Route(
+        type="graph.resync_due",
+        handler=resync.request_resyncs,
+        task="fleet.graph.resync_all",
+        queue=QUEUE,
+        idempotency=Idempotency.NATURAL,
+    ),
+    Route(
+        type="graph.renewal_due",
+        handler=subscriptions.renew_subscriptions,
+        task="fleet.graph.renew_subscriptions",
+        queue=QUEUE,
+        idempotency=Idempotency.NATURAL,
+        retry=_GRAPH_RETRY,
+        downstream="graph",
+    ),
+    Route(
+        type="email.send",
+        handler=email.send_email,
+        task="fleet.email.send",
+        queue="fleet.email",
+        idempotency=Idempotency.CLAIM,
+        retry=_GRAPH_RETRY,
+        downstream="graph",
+        lease=120.0,
+    ),
+    *(
+        Route(
+            type=change,
+            handler=journal.record_change,
+            task=f"fleet.{change}",
+            queue=QUEUE,
+            idempotency=Idempotency.TRANSACTIONAL,
+        )
+        for change in _CHANGES
+    ),
+)

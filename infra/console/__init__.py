@@ -1,0 +1,1 @@
+"""Read models for the operations console: aggregates over the fleet's own tables."""

@@ -1,0 +1,145 @@
+"""Prometheus metrics of the fleet, correct across processes and Celery's prefork pool.
+
+Every `fleet` process writes its samples to files in one directory (prometheus_client's
+multiprocess mode); whoever serves `/metrics` (the web process, a worker's metrics port) sums
+the files. The directory must be known before `prometheus_client` is imported, so the `fleet`
+entry point sets it first thing (infra/metrics_dir.py, workers/entry.py). Gauges about the
+fleet's state (queue depths, DLQ size, outbox backlog, workers online) are read at scrape time
+by `FleetStateCollector`, so they are right whichever process is asked and need no sampling job.
+
+Labels are bounded: event type, handler, queue, outcome; never an event id.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from infra.metrics_dir import ENV
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+EVENTS_RECEIVED = Counter(
+    "fleet_events_received",
+    "Events taken from the broker by a worker.",
+    ["type", "handler", "queue"],
+)
+EVENTS_PROCESSED = Counter(
+    "fleet_events_processed",
+    "Events a worker finished with, by outcome: handled, duplicate (skipped: it took effect "
+    "before), retried, dead_lettered, postponed (rate limit or open breaker).",
+    ["type", "handler", "queue", "outcome"],
+)
+HANDLER_DURATION = Histogram(
+    "fleet_handler_duration_seconds",
+    "Time of one handler run: one event, or a batch of events in one transaction.",
+    ["handler"],
+    buckets=_LATENCY_BUCKETS,
+)
+QUEUE_WAIT = Histogram(
+    "fleet_queue_wait_seconds",
+    "Time a message waited on the broker between being due and a worker starting it.",
+    ["queue"],
+    buckets=_LATENCY_BUCKETS,
+)
+EVENTS_IN_PROGRESS = Gauge(
+    "fleet_events_in_progress",
+    "Events being handled right now.",
+    ["handler"],
+    multiprocess_mode="livesum",
+)
+
+
+class PrometheusRecorder:
+    """The dispatcher's recorder (tasks/dispatch.py `Recorder`), writing the metrics above."""
+
+    def received(self, event_type: str, handler: str, queue: str, count: int) -> None:
+        EVENTS_RECEIVED.labels(event_type, handler, queue).inc(count)
+
+    def waited(self, queue: str, seconds: float) -> None:
+        QUEUE_WAIT.labels(queue).observe(max(0.0, seconds))
+
+    def running(self, handler: str, count: int) -> None:
+        EVENTS_IN_PROGRESS.labels(handler).inc(count)
+
+    def finished(
+        self,
+        event_type: str,
+        handler: str,
+        queue: str,
+        *,
+        counts: dict[str, int],
+        seconds: float,
+        running: int,
+    ) -> None:
+        for outcome, count in counts.items():
+            if count:
+                EVENTS_PROCESSED.labels(event_type, handler, queue, outcome).inc(count)
+        HANDLER_DURATION.labels(handler).observe(seconds)
+        EVENTS_IN_PROGRESS.labels(handler).dec(running)
+
+
+def mark_process_dead(pid: int) -> None:
+    """A pool child has exited: drop its live gauges (its counters stay counted)."""
+    if os.environ.get(ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+class FleetStateCollector(Collector):
+    """Gauges read at scrape time from the fleet's stores; `probes` name what to read."""
+
+    def __init__(self, probes: Callable[[], dict[str, Any]]) -> None:
+        self._probes = probes
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        state = self._probes()
+        yield _family(
+            "fleet_queue_depth", "Messages waiting in each broker queue.", "queue", state.get("queue_depth")
+        )
+        yield _family(
+            "fleet_queue_oldest_age_seconds",
+            "Age of the oldest message waiting in each queue (Redis broker only).",
+            "queue",
+            state.get("queue_oldest_age"),
+        )
+        yield _family("fleet_dead_letters", "Dead letters by status.", "status", state.get("dead_letters"))
+        yield _family(
+            "fleet_outbox_backlog", "Follow-up events not yet published.", None, state.get("outbox")
+        )
+        yield _family(
+            "fleet_workers_online", "Worker processes with a fresh heartbeat.", None, state.get("workers")
+        )
+
+
+def _family(name: str, documentation: str, label: str | None, values: Any) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=[label] if label else None)
+    if values is None:
+        return family
+    if label is None:
+        family.add_metric([], float(values))
+        return family
+    for key, value in sorted(dict(values).items()):
+        family.add_metric([str(key)], float(value))
+    return family
+
+
+class _ThisProcess(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def scrape_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
+    """A registry summing every process's samples in the directory, plus `extra` collectors."""
+    registry = CollectorRegistry()
+    if os.environ.get(ENV):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:  # a one-shot process, or a test's own app: this process's samples only
+        registry.register(_ThisProcess())
+    for collector in extra:
+        registry.register(collector)
+    return registry

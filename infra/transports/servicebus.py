@@ -1,0 +1,189 @@
+"""Azure Service Bus as a transport, on the `azure-servicebus` SDK: the client (SAS connection
+string or azure-identity), the producer, and the dead-letter sub-queue view.
+
+Wire format: one message per event, the CloudEvent in JSON structured mode as the body
+(content type `application/cloudevents+json`), `message_id` = the event id (so the service's
+duplicate detection drops a resend), `session_id` = the event's `partitionkey` extension (the
+ordering key), `subject` = the event type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+from azure.servicebus.exceptions import MessageSizeExceededError
+
+from handlers.envelope import Event, check_size
+from handlers.registry import Registry
+
+CONTENT_TYPE = "application/cloudevents+json"
+PEEK_PAGE = 100
+
+
+def client_factory(connection_string: str | None, namespace: str | None) -> Callable[[], ServiceBusClient]:
+    """How to open a client: by connection string (SAS, or the emulator's), else by identity."""
+    if connection_string:
+        return lambda: ServiceBusClient.from_connection_string(connection_string)
+    if namespace:
+
+        def by_identity() -> ServiceBusClient:
+            from azure.identity import DefaultAzureCredential
+
+            return ServiceBusClient(namespace, DefaultAzureCredential())
+
+        return by_identity
+    raise ValueError("Service Bus: set FLEET_SERVICEBUS_CONNECTION_STRING or FLEET_SERVICEBUS_NAMESPACE")
+
+
+def as_message(event: Event, body: bytes) -> ServiceBusMessage:
+    return ServiceBusMessage(
+        body,
+        message_id=event.id,
+        session_id=event.partitionkey,
+        content_type=CONTENT_TYPE,
+        subject=event.type,
+    )
+
+
+class ServiceBusPublisher:
+    """Sends events to a queue in as few batches as the size limit allows."""
+
+    def __init__(
+        self,
+        open_client: Callable[[], ServiceBusClient],
+        queue: str,
+        *,
+        registry: Registry,
+        max_event_bytes: int,
+    ) -> None:
+        self._open_client = open_client
+        self._queue = queue
+        self._registry = registry
+        self._max_event_bytes = max_event_bytes
+
+    def publish(self, events: Sequence[Event], *, at: datetime | None = None) -> list[str]:
+        """Validate every event, then send them all (scheduled for `at`, if given); returns the ids.
+
+        Raises `UnknownEventType` or `EventTooLarge` before sending anything.
+        """
+        messages = []
+        for event in events:
+            self._registry.route_for(event.type)
+            messages.append(as_message(event, check_size(event, self._max_event_bytes)))
+        with self._open_client() as client, client.get_queue_sender(self._queue) as sender:
+            if at is not None:
+                sender.schedule_messages(messages, at)
+            else:
+                batch = sender.create_message_batch()
+                for message in messages:
+                    try:
+                        batch.add_message(message)
+                    except MessageSizeExceededError:
+                        sender.send_messages(batch)
+                        batch = sender.create_message_batch()
+                        batch.add_message(message)
+                if len(batch):
+                    sender.send_messages(batch)
+        return [event.id for event in events]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLettered:
+    sequence_number: int
+    message_id: str
+    reason: str
+    description: str
+    enqueued_at: datetime | None
+    body: bytes
+    session_id: str | None
+
+
+class ServiceBusDeadLetters:
+    """The queue's `$DeadLetterQueue`: browse (peek), and resubmit to the queue."""
+
+    def __init__(self, open_client: Callable[[], ServiceBusClient], queue: str) -> None:
+        self._open_client = open_client
+        self._queue = queue
+
+    def browse(self, limit: int) -> list[DeadLettered]:
+        found: list[DeadLettered] = []
+        with self._open_client() as client, self._dlq(client) as receiver:
+            next_sequence = 0
+            while len(found) < limit:
+                page = receiver.peek_messages(
+                    min(PEEK_PAGE, limit - len(found)), sequence_number=next_sequence
+                )
+                if not page:
+                    break
+                found += [_dead_lettered(message) for message in page]
+                next_sequence = (page[-1].sequence_number or 0) + 1
+        return found
+
+    def resubmit(self, sequence_numbers: set[int] | None, max_wait: float = 5.0) -> list[DeadLettered]:
+        """Send letters (all, or those numbered) to the queue again, then complete them in the
+        dead-letter queue. The copy gets a message id of its own, or duplicate detection would
+        drop it within its window; the event id in the body stays the idempotency key."""
+        done: list[DeadLettered] = []
+        with (
+            self._open_client() as client,
+            self._dlq(client, max_wait) as receiver,
+            client.get_queue_sender(self._queue) as sender,
+        ):
+            others = []  # held locked until the end, so that the drain does not see them again
+            for message in _drain(receiver):
+                if sequence_numbers is not None and message.sequence_number not in sequence_numbers:
+                    others.append(message)
+                    continue
+                letter = _dead_lettered(message)
+                sender.send_messages(
+                    ServiceBusMessage(
+                        letter.body,
+                        message_id=f"{letter.message_id}/resubmitted-{uuid.uuid4().hex[:8]}",
+                        session_id=letter.session_id,
+                        content_type=message.content_type,
+                        subject=message.subject,
+                    )
+                )
+                receiver.complete_message(message)
+                done.append(letter)
+            for message in others:
+                receiver.abandon_message(message)
+        return done
+
+    def _dlq(self, client: ServiceBusClient, max_wait: float | None = None) -> Any:
+        return client.get_queue_receiver(
+            self._queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=max_wait
+        )
+
+
+def _drain(receiver: Any) -> Iterator[Any]:
+    while batch := receiver.receive_messages(max_message_count=100, max_wait_time=2):
+        yield from batch
+
+
+def _dead_lettered(message: Any) -> DeadLettered:
+    return DeadLettered(
+        sequence_number=int(message.sequence_number or 0),
+        message_id=str(message.message_id),
+        reason=str(message.dead_letter_reason or ""),
+        description=str(message.dead_letter_error_description or ""),
+        enqueued_at=message.enqueued_time_utc,
+        body=body_of(message),
+        session_id=message.session_id,
+    )
+
+
+def body_of(message: Any) -> bytes:
+    """A received message's body as bytes (data sections joined; a value section as text)."""
+    body = message.body
+    if isinstance(body, bytes | str):
+        return body.encode() if isinstance(body, str) else body
+    try:
+        return b"".join(part if isinstance(part, bytes) else str(part).encode() for part in body)
+    except TypeError:
+        return str(body).encode()

@@ -1,0 +1,1 @@
+"""Microsoft Graph through the real SDK, against the Graph and Entra ID stand-ins."""

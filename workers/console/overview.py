@@ -1,0 +1,150 @@
+"""The overview and queues pages: throughput, failures, queue depths, DLQ size, workers online;
+the Celery queues and the Redis stream the bridge consumes.
+
+Figures come from the database (event history), the broker and the workers on each request;
+the page re-fetches its body every few seconds (static/console.js).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis
+from kombu.exceptions import OperationalError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from infra.console.activity import by_route, per_minute
+from infra.dead_letters import Filter
+from workers.console.auth import User
+from workers.console.common import Console, blocking, viewer
+from workers.status import oldest_ages, queue_depths
+
+if TYPE_CHECKING:
+    from workers.bootstrap import Runtime
+
+MINUTES = 15
+RATE_WINDOW = 300.0  # seconds the queues page averages its rates over
+T = TypeVar("T")
+
+
+def workers_online(runtime: Runtime) -> list[str]:
+    replies = runtime.app.control.ping(timeout=1.0) or []
+    return sorted(name for reply in replies for name in reply)
+
+
+def from_broker(what: str, read: Callable[[], T], problems: list[str]) -> T | None:
+    """`read()`, or None and a problem to show when the broker is down: the pages that read
+    the database (dead letters, events) must stay useful exactly then."""
+    try:
+        return read()
+    except (OperationalError, OSError, redis.RedisError) as exc:
+        problems.append(f"{what}: the broker is unreachable ({exc})")
+        return None
+
+
+def overview(runtime: Runtime) -> dict[str, Any]:
+    fleet = runtime.fleet()
+    series = per_minute(fleet.engine, now=time.time(), minutes=MINUTES)
+    zeros = [0] * MINUTES
+
+    def line(*outcomes: str) -> list[int]:
+        return [sum(values) for values in zip(*(series.get(o, zeros) for o in outcomes), strict=True)]
+
+    handled, failed = line("handled", "duplicate"), line("retry_scheduled", "dead_lettered")
+    attempts = sum(handled) + sum(failed)
+    problems: list[str] = []
+    return {
+        "minutes": MINUTES,
+        "handled": handled,
+        "failed": failed,
+        "dead_lettered": line("dead_lettered"),
+        "published": line("published"),
+        "failure_rate": sum(failed) / attempts if attempts else 0.0,
+        "queues": from_broker("queue depths", lambda: queue_depths(runtime), problems) or {},
+        "dead_letters": fleet.dead_letters.count(Filter()),
+        "dead_letter_groups": len(fleet.dead_letters.groups(Filter())),
+        "retries_waiting": fleet.delayed.size(),
+        "outbox_backlog": fleet.outbox.backlog(),
+        "workers": from_broker("workers", lambda: workers_online(runtime), problems) or [],
+        "broker_problems": problems,
+    }
+
+
+def queue_rates(runtime: Runtime, problems: list[str]) -> list[dict[str, Any]]:
+    """Per queue: depth now, and events in (published) and out (handled or failed) per minute."""
+    prefix = runtime.settings.queue_prefix
+    queue_of_type = {route.type: prefix + route.queue for route in runtime.registry.routes()}
+    queue_of_task = {route.task: prefix + route.queue for route in runtime.registry.routes()}
+    rates: dict[str, dict[str, float]] = defaultdict(lambda: {"in": 0.0, "out": 0.0})
+    per_minute_factor = 60.0 / RATE_WINDOW
+    for event_type, handler, outcome, count in by_route(
+        runtime.fleet().engine, since=time.time() - RATE_WINDOW
+    ):
+        if outcome == "published" and event_type in queue_of_type:
+            rates[queue_of_type[event_type]]["in"] += count * per_minute_factor
+        elif outcome in ("handled", "duplicate", "dead_lettered") and handler in queue_of_task:
+            rates[queue_of_task[handler]]["out"] += count * per_minute_factor
+    depths = from_broker("queue depths", lambda: queue_depths(runtime), problems) or {}
+    oldest = from_broker("oldest messages", lambda: oldest_ages(runtime, time.time()), problems) or {}
+    return [
+        {"name": name, "depth": depth, "oldest": oldest.get(name), **rates[name]}
+        for name, depth in depths.items()
+    ]
+
+
+def redis_streams(runtime: Runtime) -> list[dict[str, Any]]:
+    """The Redis stream the bridge consumes: its length, and per consumer group what is pending
+    (delivered, not acknowledged) and the lag (not yet delivered)."""
+    stream = runtime.settings.redis_stream
+    client = runtime.fleet().stream_redis
+    try:
+        length = int(client.xlen(stream))
+        groups: list[dict[str, Any]] = client.xinfo_groups(stream)
+    except redis.ResponseError:  # no such stream: nothing was ever published to it
+        return []
+    return [
+        {
+            "name": stream,
+            "length": length,
+            "group": group["name"].decode() if isinstance(group["name"], bytes) else group["name"],
+            "consumers": group["consumers"],
+            "pending": group["pending"],
+            "lag": group.get("lag"),
+        }
+        for group in groups
+    ] or [{"name": stream, "length": length, "group": "", "consumers": 0, "pending": 0, "lag": None}]
+
+
+def sparkline(values: list[int], width: int = 240, height: int = 40) -> str:
+    """The `points` of an SVG polyline drawing `values` left to right, scaled to the box."""
+    top = max(values, default=0) or 1
+    step = width / max(len(values) - 1, 1)
+    return " ".join(
+        f"{index * step:.1f},{height - 2 - (value / top) * (height - 4):.1f}"
+        for index, value in enumerate(values)
+    )
+
+
+def routes(console: Console) -> list[Route]:
+    runtime = console.runtime
+
+    @viewer(console)
+    async def overview_page(request: Request, user: User) -> Response:
+        data = await blocking(overview, runtime)
+        template = "overview_body.html" if request.query_params.get("partial") else "overview.html"
+        return console.render(request, template, data)
+
+    @viewer(console)
+    async def queues_page(request: Request, user: User) -> Response:
+        problems: list[str] = []
+        queues = await blocking(queue_rates, runtime, problems)
+        streams = await blocking(redis_streams, runtime)
+        context = {"queues": queues, "streams": streams, "window": int(RATE_WINDOW), "problems": problems}
+        return console.render(request, "queues.html", context)
+
+    return [Route("/", overview_page), Route("/queues", queues_page)]

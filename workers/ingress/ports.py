@@ -1,0 +1,41 @@
+"""What the ingress endpoints need from the rest of the fleet, as Protocols (adapters in infra/)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any, Protocol
+
+from handlers.envelope import Event
+
+
+class Publisher(Protocol):
+    def publish(self, events: Sequence[Event]) -> list[str]:
+        """Send durably (returns once the broker has them) or raise; blocking."""
+        ...
+
+
+class ApiKeyHolder(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    def may_publish(self, event_type: str) -> bool: ...
+
+
+class ApiKeys(Protocol):
+    def authenticate(self, token: str) -> ApiKeyHolder | None:
+        """The live key of this token, or None; blocking."""
+        ...
+
+
+class SubscriptionSecrets(Protocol):
+    def client_states(self, subscription_ids: Collection[str], *, fresh: bool = False) -> dict[str, str]:
+        """clientState by subscription id, for the ids that exist; `fresh` skips any cache; blocking."""
+        ...
+
+
+class RichNotifications(Protocol):
+    """Checks validation tokens and decrypts `encryptedContent`; raises `NotificationRejected`."""
+
+    def check_tokens(self, tokens: Sequence[object]) -> None: ...
+
+    def decrypt(self, content: object) -> Any: ...

@@ -1,0 +1,134 @@
+"""Handing accepted events to the broker from async code, without blocking the event loop.
+
+The publisher is synchronous and returns only once the broker holds the messages (RabbitMQ:
+publisher confirms; Redis: the LPUSH returned), so it runs in a worker thread. Requests that
+arrive while a send is under way are sent together by the next one (group commit): one broker
+round trip for many requests under load, no added wait when idle. Any broker failure answers
+every request of that send with 503: each caller is told nothing was accepted and sends again;
+events that did reach the broker before the failure are deduplicated by their ids downstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kombu.exceptions import OperationalError
+from starlette.concurrency import run_in_threadpool
+
+from handlers.envelope import Event
+from handlers.errors import FleetError
+from workers.ingress.http import Problem, broker_unavailable
+from workers.ingress.metrics import EVENTS_ACCEPTED
+from workers.ingress.ports import Publisher
+
+log = logging.getLogger("fleet.ingress")
+
+BROKER_ERRORS: tuple[type[BaseException], ...] = (OperationalError, ConnectionError, TimeoutError, OSError)
+MAX_GROUP_EVENTS = 5000  # one send stays well under a second even on a slow broker
+
+
+@dataclass
+class _Pending:
+    events: Sequence[Event]
+    done: asyncio.Future[None]
+
+
+@dataclass
+class GroupPublisher:
+    """Publishes the events of concurrent requests together; `senders` sends may run at once."""
+
+    publisher: Publisher
+    senders: int = 2
+    _queue: list[_Pending] = field(default_factory=list)
+    _wakeup: asyncio.Event | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def publish(self, events: Sequence[Event], endpoint: str) -> list[str]:
+        """The ids, once the broker holds every event; raises a 503 `Problem` otherwise."""
+        if not events:
+            return []
+        self._start()
+        assert self._wakeup is not None
+        pending = _Pending(events, asyncio.get_running_loop().create_future())
+        self._queue.append(pending)
+        self._wakeup.set()
+        await pending.done  # raises the send's Problem, if any
+        EVENTS_ACCEPTED.labels(endpoint).inc(len(events))
+        return [event.id for event in events]
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first use, or the app now runs on another loop (tests do that)
+            self._loop = loop
+            self._queue = []
+            self._wakeup = asyncio.Event()
+            self._tasks = [loop.create_task(self._send_forever()) for _ in range(self.senders)]
+
+    async def _send_forever(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            group = self._take_group()
+            try:
+                outcomes = await run_in_threadpool(self._send, group)
+            except BaseException as exc:  # every waiter hears the outcome, whatever it was
+                outcomes = [exc] * len(group)
+                if not isinstance(exc, Exception):
+                    _settle(group, outcomes)
+                    raise
+            _settle(group, outcomes)
+
+    def _take_group(self) -> list[_Pending]:
+        group: list[_Pending] = []
+        size = 0
+        while self._queue and (not group or size + len(self._queue[0].events) <= MAX_GROUP_EVENTS):
+            pending = self._queue.pop(0)
+            group.append(pending)
+            size += len(pending.events)
+        return group
+
+    def _send(self, group: list[_Pending]) -> list[BaseException | None]:
+        """Send the group; the outcome of each request (None: on the broker)."""
+        try:
+            self.publisher.publish([event for pending in group for event in pending.events])
+            return [None] * len(group)
+        except FleetError:
+            # The endpoints check routes and sizes first, so this is not expected; still, one
+            # request's bad event must not fail the others: send each request on its own.
+            if len(group) == 1:
+                raise
+        outcomes: list[BaseException | None] = []
+        for pending in group:
+            try:
+                self.publisher.publish(pending.events)
+                outcomes.append(None)
+            except FleetError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+def _settle(group: list[_Pending], outcomes: list[BaseException | None]) -> None:
+    for pending, outcome in zip(group, outcomes, strict=True):
+        if pending.done.done():  # the request went away meanwhile
+            continue
+        if outcome is None:
+            pending.done.set_result(None)
+        else:
+            pending.done.set_exception(_as_problem(outcome))
+
+
+def _as_problem(exc: BaseException) -> Exception:
+    if isinstance(exc, BROKER_ERRORS):
+        log.warning("publishing failed: %s: %s", type(exc).__name__, exc)
+        return broker_unavailable(exc)
+    if isinstance(exc, FleetError):
+        return Problem(422, str(exc))
+    log.error("publishing failed unexpectedly", exc_info=exc)
+    return Problem(500, "the events could not be published; nothing was accepted")

@@ -1,0 +1,64 @@
+"""What a `fleet worker` process does beside running tasks: heartbeats and its metrics port.
+
+Hooked to Celery's worker signals in the worker process only (`install`), never at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from celery import signals
+
+if TYPE_CHECKING:
+    from workers.bootstrap import Runtime
+
+log = logging.getLogger("fleet.worker")
+
+
+def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
+    state: dict[str, Any] = {}
+
+    @signals.worker_ready.connect(weak=False)
+    def started(sender: Any = None, **_: Any) -> None:
+        from infra.heartbeats import HeartbeatThread, RedisHeartbeats
+
+        hostname = getattr(sender, "hostname", None) or hostname_hint or f"worker@{os.uname().nodename}"
+        fleet = runtime.fleet()
+        heartbeats = RedisHeartbeats(fleet.redis, runtime.settings.key_prefix)
+        queues = [queue.name for queue in runtime.app.amqp.queues.consume_from.values()]
+        concurrency = int(
+            getattr(getattr(sender, "pool", None), "limit", 0) or runtime.settings.worker_concurrency
+        )
+        began = time.time()
+
+        def beat() -> None:
+            heartbeats.beat(hostname, pid=os.getpid(), concurrency=concurrency, queues=queues, started=began)
+
+        thread = HeartbeatThread(beat, lambda exc: log.warning("heartbeat failed: %s", exc))
+        thread.start()
+        state.update(thread=thread, heartbeats=heartbeats, hostname=hostname)
+        if port := runtime.settings.worker_metrics_port:
+            from prometheus_client import start_http_server
+
+            from infra.metrics import scrape_registry
+
+            start_http_server(port, addr=runtime.settings.worker_metrics_host, registry=scrape_registry())
+            log.info("metrics on http://%s:%d/metrics", runtime.settings.worker_metrics_host, port)
+
+    @signals.worker_shutdown.connect(weak=False)
+    def stopping(**_: Any) -> None:
+        if thread := state.get("thread"):
+            thread.stop()
+            try:
+                state["heartbeats"].gone(state["hostname"])
+            except Exception as exc:  # its heartbeat expires by itself
+                log.warning("could not remove the heartbeat: %s", exc)
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    def child_exiting(pid: int | None = None, **_: Any) -> None:
+        from infra.metrics import mark_process_dead
+
+        mark_process_dead(pid or os.getpid())
