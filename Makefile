@@ -17,12 +17,9 @@ setup: $(STAMP)
 services:
 	bash .ci/services.sh
 
-# Checkers of the deployment files (tests/unit/test_infra_files.py): promtool and docker-compose
-# from Debian when missing. Without root they stay missing, and the tests say so (fail if CI=true).
+# Debian packages the tests drive (chromium, promtool, docker-compose), installed when missing.
 tools:
-	@command -v promtool >/dev/null || apt-get install -y --no-install-recommends prometheus || true
-	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
-	  || apt-get install -y --no-install-recommends docker-compose || true
+	bash .ci/tools.sh
 
 up: setup services
 	$(BIN)/fleet up

@@ -22,6 +22,10 @@ task_store_errors_even_if_ignored = False
 task_create_missing_queues = False
 
 worker_hijack_root_logger = False
+# The console's "Restart pool" (workers/console/workers_page.py) sends Celery's `pool_restart`
+# broadcast, which a worker refuses unless this is on; it replaces the pool's child processes
+# (each after its current task), e.g. to drop leaked memory, without stopping the worker.
+worker_pool_restarts = True
 # Task events cost the worker's main process about half its time (and a publisher confirm each
 # on RabbitMQ); Flower needs them, so FLEET_TASK_EVENTS=true turns them on.
 worker_send_task_events = False

@@ -23,12 +23,4 @@ start postgresql 5432 bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /et
 start redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
   --dir /var/lib/redis --logfile /var/log/redis/ci.log || status=1
 start rabbitmq 5672 rabbitmq-server -detached || status=1
-# The console's browser tests drive Debian's chromium (tests/e2e); they fail under CI=true without it.
-if ! command -v chromium >/dev/null; then
-  echo "chromium: missing, installing it"
-  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
-  apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get)
-  { "${apt[@]}" install -y chromium || { "${apt[@]}" update && "${apt[@]}" install -y chromium; }; } >/dev/null \
-    || { echo "chromium: install failed" >&2; status=1; }
-fi
 exit $status

@@ -8,6 +8,7 @@ the message text (which carries ids and would split a group per event).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import traceback as tb
 from collections.abc import Sequence
@@ -177,3 +178,14 @@ class SqlDeadLetters:
     def purge(self, where: Filter) -> int:
         with self._engine.begin() as connection:
             return connection.execute(delete(table).where(*where.clauses())).rowcount
+
+
+def readable_body(body: bytes) -> str:
+    """The body as text; bytes that are not clean UTF-8 are kept whole as `base64:<data>`."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text or text.startswith("base64:"):
+        return "base64:" + base64.b64encode(body).decode()
+    return text

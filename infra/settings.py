@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     """The queue requires sessions: the bridge takes one session at a time, in order."""
     servicebus_lock_renewal: float = Field(300.0, gt=0)
     """Seconds the bridge keeps renewing a message's lock while its hand-over runs."""
+    up_bridges: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """`FLEET_UP_BRIDGES=redis-stream,servicebus`: the bridges `fleet up` runs beside worker, beat and
+    web. Unset: the Service Bus bridge when Service Bus is configured, no other."""
 
     @field_validator("broker_url")
     @classmethod
@@ -203,6 +206,23 @@ class Settings(BaseSettings):
         if self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return "redis://127.0.0.1:6379/0"
+
+    @field_validator("up_bridges", mode="before")
+    @classmethod
+    def _parse_bridges(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if unknown := set(names) - {"redis-stream", "servicebus"}:
+            raise ValueError(f"unknown bridges {sorted(unknown)}: choose from redis-stream, servicebus")
+        return names
+
+    @property
+    def bridges_for_up(self) -> list[str]:
+        if self.up_bridges:
+            return list(self.up_bridges)
+        configured = self.servicebus_connection_string is not None or self.servicebus_namespace
+        return ["servicebus"] if configured else []
 
     @property
     def broker_is_redis(self) -> bool:

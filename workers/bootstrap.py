@@ -11,9 +11,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import redis
-from azure.servicebus import ServiceBusClient
 from celery import Celery
 from redis import Redis
 from sqlalchemy import Connection, Engine
@@ -49,12 +49,16 @@ from infra.throttle import RedisGate
 from infra.transports import EventPublisher
 from infra.transports.effects import SqlEffects
 from infra.transports.redis_stream import RedisStreamGroup, RedisStreamProducer
-from infra.transports.servicebus import ServiceBusDeadLetters, ServiceBusPublisher, client_factory
 from tasks.dispatch import Dispatcher, check_wiring
 from tasks.ports import TransactionPort
 from workers.bridges.handover import HandOver
 from workers.bridges.redis_stream import RedisStreamBridge
-from workers.bridges.servicebus import ServiceBusBridge
+
+if TYPE_CHECKING:  # the Service Bus SDK loads only in the processes that use it (about 0.5 s)
+    from azure.servicebus import ServiceBusClient
+
+    from infra.transports.servicebus import ServiceBusDeadLetters, ServiceBusPublisher
+    from workers.bridges.servicebus import ServiceBusBridge
 
 log = logging.getLogger("fleet")
 
@@ -149,12 +153,16 @@ class Fleet:
         return RedisStreamBridge(group, self.hand_over, self.dead_letters)
 
     def open_servicebus(self) -> Callable[[], ServiceBusClient]:
+        from infra.transports.servicebus import client_factory
+
         secret = self.settings.servicebus_connection_string
         connection_string = secret.get_secret_value() if secret else None
         return client_factory(connection_string, self.settings.servicebus_namespace)
 
     @cached_property
     def servicebus_publisher(self) -> ServiceBusPublisher:
+        from infra.transports.servicebus import ServiceBusPublisher
+
         return ServiceBusPublisher(
             self.open_servicebus(),
             self.settings.servicebus_queue,
@@ -164,9 +172,13 @@ class Fleet:
 
     @cached_property
     def servicebus_dead_letters(self) -> ServiceBusDeadLetters:
+        from infra.transports.servicebus import ServiceBusDeadLetters
+
         return ServiceBusDeadLetters(self.open_servicebus(), self.settings.servicebus_queue)
 
     def servicebus_bridge(self) -> ServiceBusBridge:
+        from workers.bridges.servicebus import ServiceBusBridge
+
         return ServiceBusBridge(
             self.open_servicebus(),
             self.settings.servicebus_queue,

@@ -61,7 +61,8 @@ def beat(ctx: Context, schedule_file: str | None) -> None:
 @main.command()
 @pass_context
 def web(ctx: Context) -> None:
-    """Serve the events API, Graph and signed webhooks, health checks and metrics."""
+    """Serve the events API, Graph and signed webhooks, health checks, metrics and the operations
+    console (at /console)."""
     import gc
 
     import uvicorn
@@ -79,12 +80,13 @@ def web(ctx: Context) -> None:
 @main.command()
 @pass_context
 def up(ctx: Context) -> None:
-    """Migrate the database, then run worker, beat and web together until Ctrl-C."""
+    """Migrate the database, then run worker, beat, web (and bridges, FLEET_UP_BRIDGES) until Ctrl-C."""
     from infra.migrate import upgrade
     from workers.supervisor import run_all
 
     upgrade(ctx.runtime.fleet().engine)
-    sys.exit(run_all(["worker", "beat", "web"]))
+    bridges = [["bridge", name] for name in ctx.runtime.settings.bridges_for_up]
+    sys.exit(run_all([["worker"], ["beat"], ["web"], *bridges]))
 
 
 @main.group()
@@ -146,7 +148,7 @@ def publish(
         raise click.ClickException("nothing published:\n" + "\n".join(problems))
     try:
         ids = ctx.runtime.fleet().publisher_for(target).publish(events)
-    except FleetError as exc:
+    except (FleetError, ValueError) as exc:  # ValueError: the target is not configured
         raise click.ClickException(f"nothing published: {exc}") from None
     for event_id_ in ids:
         click.echo(event_id_)

@@ -8,7 +8,6 @@ is not clean UTF-8 is stored as `base64:<data>`.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import time
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.worker.consumer import Consumer
 
-from infra.dead_letters import DeadLetter, fingerprint
+from infra.dead_letters import DeadLetter, fingerprint, readable_body
 
 if TYPE_CHECKING:
     from workers.bootstrap import Fleet
@@ -43,17 +42,6 @@ def dead_lettering_consumer(fleet: Callable[[], Fleet]) -> type[Consumer]:
     return DeadLetteringConsumer
 
 
-def _as_text(body: bytes) -> str:
-    """The body as text; bytes that are not clean UTF-8 are kept whole as `base64:<data>`."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or "\x00" in text or text.startswith("base64:"):
-        return "base64:" + base64.b64encode(body).decode()
-    return text
-
-
 def _bury(fleet: Callable[[], Fleet], message: Any, exc: Exception) -> None:
     body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
     headers = message.headers or {}
@@ -65,7 +53,7 @@ def _bury(fleet: Callable[[], Fleet], message: Any, exc: Exception) -> None:
         source="fleet:broker",
         event_id=str(headers.get("id") or hashlib.sha256(body).hexdigest()),
         queue=queue,
-        envelope=_as_text(body),
+        envelope=readable_body(body),
         attempts=1,
         error_type=error_type,
         error_message=f"{exc} (content type {message.content_type!r})",

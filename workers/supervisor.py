@@ -19,10 +19,11 @@ log = logging.getLogger("fleet.up")
 STOP_TIMEOUT = 60.0
 
 
-def run_all(commands: list[str]) -> int:
+def run_all(commands: list[list[str]]) -> int:
+    """Run `fleet <args>` for each of `commands` (`["worker"]`, `["bridge", "servicebus"]`)."""
     children = {
-        name: subprocess.Popen([sys.executable, "-m", "workers", name], start_new_session=True)
-        for name in commands
+        " ".join(args): subprocess.Popen([sys.executable, "-m", "workers", *args], start_new_session=True)
+        for args in commands
     }
     stopping = False
 

@@ -4,7 +4,8 @@
                           └─ unknown product / short of stock ──▶ order_cancelled
     payment_requested ──▶ charge_payment: charge ──▶ order_confirmed (+ cache.invalidate)
                           └─ declined: release stock ──▶ order_cancelled
-    cancel_requested / order_timed_out ──▶ void any charge, release stock ──▶ order_cancelled
+    cancel_requested / order_timed_out ──▶ release stock ──▶ order_cancelled + charge_void_requested
+    charge_void_requested ──▶ void_charge: void any charge made under the order's charge key
 
 Transactional mode everywhere: the ledger row, the order's state, stock and timeline, and the
 follow-up events (outbox) commit together, so a redelivered step is a no-op and a crash loses
@@ -18,6 +19,12 @@ it just reads the provider's first answer. That is why it needs no claim: a clai
 cancellation race the call, where the row lock makes them queue. The lock lasts until the
 transaction commits: one call (at most the payment timeout) for a single event, the batch's calls
 for a batch.
+
+Compensation outside the database goes out only after the cancellation commits (the void is a
+follow-up event, not a call inside the cancelling transaction). A void sent from inside a
+transaction that then rolled back (a crash, a batch falling back) would refund a charge whose
+order could still be confirmed by the payment step; once the cancellation is committed, the
+payment step sees a cancelled order and stops, so a void can never undo a confirmed order.
 """
 
 from __future__ import annotations
@@ -97,15 +104,15 @@ def charge_payment(event: Event, *, orders: OrderBook, payments: Payments) -> li
     ]
 
 
-def cancel_order(event: Event, *, orders: OrderBook, payments: Payments) -> list[Event]:
+def cancel_order(event: Event, *, orders: OrderBook) -> list[Event]:
     """The customer cancels: compensate what was done (void any charge, release the stock).
     A confirmed order is past cancelling here (that is a return). Transactional; an order not
     yet placed is retried, since its `order_placed` may still be on its way."""
     order = _locked(orders, order_id_of(event), missing_is_retryable=True)
-    return _compensate(event, orders, payments, order, "cancelled by the customer")
+    return _compensate(event, orders, order, "cancelled by the customer")
 
 
-def time_out_order(event: Event, *, orders: OrderBook, payments: Payments, clock: Clock) -> list[Event]:
+def time_out_order(event: Event, *, orders: OrderBook, clock: Clock) -> list[Event]:
     """Compensate an order still in the step it timed out in (`data.status`) past its deadline.
     Transactional; an order that moved on meanwhile is left alone."""
     order = _locked(orders, order_id_of(event), missing_is_retryable=False)
@@ -113,7 +120,7 @@ def time_out_order(event: Event, *, orders: OrderBook, payments: Payments, clock
     if order.status != step or order.deadline is None or order.deadline > clock.now():
         orders.note(order.order_id, "time-out", "ignored", event, f"order is {order.status}")
         return []
-    return _compensate(event, orders, payments, order, f"timed out while {step}")
+    return _compensate(event, orders, order, f"timed out while {step}")
 
 
 def record_outcome(event: Event, *, orders: OrderBook) -> None:
@@ -122,18 +129,26 @@ def record_outcome(event: Event, *, orders: OrderBook) -> None:
     orders.note(order_id_of(event), "announce", event.type.removeprefix("orders."), event)
 
 
-def _compensate(
-    event: Event, orders: OrderBook, payments: Payments, order: Order, reason: str
-) -> list[Event]:
+def _compensate(event: Event, orders: OrderBook, order: Order, reason: str) -> list[Event]:
     if order.status is not Status.CHARGING:
         orders.note(order.order_id, "cancel", "ignored", event, f"order is already {order.status}")
         return []
-    # A charge made by an attempt whose answer was lost would otherwise stay: void it by its key.
-    outcome = payments.void(key=void_key(order.order_id), charge_key=charge_key(order.order_id))
-    orders.note(order.order_id, "void", outcome, event)
     orders.release(order.order_id)
     orders.note(order.order_id, "release", "released", event)
-    return _cancel(event, orders, order.order_id, order.customer_id, reason)
+    # A charge made by an attempt whose answer was lost would otherwise stay: void it by its key,
+    # after this cancellation commits (see the module docstring).
+    void = follow_up(
+        event, "orders.charge_void_requested", {"order_id": order.order_id}, id=f"{order.order_id}/void"
+    )
+    return [*_cancel(event, orders, order.order_id, order.customer_id, reason), void]
+
+
+def void_charge(event: Event, *, orders: OrderBook, payments: Payments) -> None:
+    """Void whatever was charged under the cancelled order's charge key (a refund, or a block on
+    a charge still on its way). Transactional, with a call idempotent by the void key."""
+    order = _locked(orders, order_id_of(event), missing_is_retryable=False)
+    outcome = payments.void(key=void_key(order.order_id), charge_key=charge_key(order.order_id))
+    orders.note(order.order_id, "void", outcome, event)
 
 
 def _cancel(event: Event, orders: OrderBook, order_id: str, customer_id: str, reason: str) -> list[Event]:

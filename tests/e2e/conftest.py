@@ -82,7 +82,7 @@ def console(fleet_under_test: FleetUnderTest) -> ConsoleUnderTest:
     return ConsoleUnderTest(url, process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not session: a live Playwright keeps an event loop running for later tests
 def chromium() -> Iterator[Any]:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         message = f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set FLEET_TEST_CHROMIUM)"

@@ -52,6 +52,8 @@ def test_an_operator_replays_a_group_of_dead_letters_after_fixing_the_cause(
         timeout=30,
         what="the pool grown by one process",
     )
+    page.locator("tr.worker button", has_text="Restart pool").click()  # new children as work comes
+    assert "reload started" in page.locator(".flash").inner_text()
 
     stuck = [flaky(f"bank-{n}", needs="bank") for n in (0, 1, 2, "junk")]
     doomed = flaky("doomed-1", fail_times=99)
@@ -129,6 +131,7 @@ def test_an_operator_replays_a_group_of_dead_letters_after_fixing_the_cause(
     assert "dead_letters.replay" in audit
     assert "dead_letters.archive" in audit
     assert "workers.grow" in audit
+    assert "workers.restart" in audit
     assert "alice" in audit
     screenshot(page, "10-audit")
     for name in ("queues", "schedules", "graph"):

@@ -78,3 +78,27 @@ def test_fleet_up_runs_worker_beat_and_web_and_stops_cleanly_on_ctrl_c(
     assert up.process.wait(timeout=60) == 0
     assert "stopping (SIGINT)" in up.log()
     assert not http_ok(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_fleet_up_runs_the_bridges_it_is_asked_for(fleet_under_test: FleetUnderTest) -> None:
+    fut = fleet_under_test
+    port = free_port()
+    stream = f"{fut.env['FLEET_KEY_PREFIX']}.events"
+    fut.env.update(
+        {"FLEET_WEB_PORT": str(port), "FLEET_UP_BRIDGES": "redis-stream", "FLEET_REDIS_STREAM": stream}
+    )
+    up = fut.start("up")
+    up.wait_for_log("ready.", timeout=60)
+
+    published = fut.cli(
+        "publish", "demo.deposit_recorded", "--to", "redis-stream", "--data", '{"account": "a", "amount": 1}'
+    )
+    assert published.returncode == 0, published.stderr
+    event_id = published.stdout.strip()
+    wait_until(
+        lambda: fut.deposits() == {event_id: 1}, timeout=30, what="the deposit sent through the stream"
+    )
+
+    up.process.send_signal(signal.SIGINT)
+    assert up.process.wait(timeout=60) == 0
+    assert "bridge redis-stream" in up.log()

@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
@@ -196,3 +197,22 @@ def test_a_slow_batch_keeps_its_locks_and_an_unrenewed_one_loses_them(bus: Servi
         receiver.complete_message(renewed)
         with pytest.raises(MessageLockLostError):
             receiver.complete_message(unrenewed)
+
+
+def test_the_publisher_schedules_events_and_keys_sessions_by_partitionkey(
+    fleet_under_test: FleetUnderTest, bus: ServiceBusStandIn
+) -> None:
+    fut = fleet_under_test
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    event = deposit("sched-1").model_copy(update={"partitionkey": "acc-1"})
+    assert fut.fleet.servicebus_publisher.publish([event], at=due) == ["sched-1"]
+    with (
+        ServiceBusClient.from_connection_string(bus.connection_string) as client,
+        client.get_queue_receiver(_queue(fut), max_wait_time=1) as receiver,
+    ):
+        assert receiver.receive_messages(max_wait_time=1) == [], "not before it is due"
+        time.sleep(3)
+        (message,) = receiver.receive_messages(max_wait_time=5)
+        assert (message.message_id, message.session_id) == ("sched-1", "acc-1")
+        assert message.scheduled_enqueue_time_utc is not None
+        receiver.complete_message(message)

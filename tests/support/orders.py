@@ -44,10 +44,21 @@ def announcements(engine: Engine) -> Counter[tuple[str, str]]:
 
 
 def settled(engine: Engine, expected: int) -> bool:
-    """All `expected` orders are final and their outcome was announced."""
+    """All `expected` orders are final, their outcome was announced, and every compensated order's
+    charge was voided (the void follows the committed cancellation as an event of its own)."""
     rows = order_rows(engine)
     final = sum(row.status in ("confirmed", "cancelled") for row in rows.values())
-    return len(rows) == expected and final == expected and sum(announcements(engine).values()) >= expected
+    if not (len(rows) == expected and final == expected and sum(announcements(engine).values()) >= expected):
+        return False
+    compensating = ("orders.cancel_requested", "orders.order_timed_out")
+    with engine.connect() as connection:
+        steps = list(connection.execute(select(order_timeline)))
+    compensated = {
+        s.order_id
+        for s in steps
+        if (s.step, s.outcome) == ("cancel", "cancelled") and s.event_type in compensating
+    }
+    return compensated <= {s.order_id for s in steps if s.step == "void"}
 
 
 @dataclass
@@ -78,7 +89,11 @@ def check_invariants(engine: Engine, standin: PaymentStandIn, initial_stock: dic
 
     charged = standin.charged()
     assert all(count == 1 for count in charged.values()), "a payment was charged twice"
-    assert set(charged) == confirmed, "confirmed without a charge, or cancelled with a charge kept"
+    unpaid, kept = confirmed - set(charged), set(charged) - confirmed
+    kept_charges = [c for c in standin.charges.values() if c.reference in kept]
+    assert (unpaid, kept) == (set(), set()), (
+        f"confirmed without a charge: {sorted(unpaid)}; cancelled with a charge kept: {kept_charges}"
+    )
     keys_per_order = Counter(charge.reference for charge in standin.charges.values())
     assert all(count == 1 for count in keys_per_order.values()), "one order charged under two keys"
     charge_ids = {c.reference: c.charge_id for c in standin.charges.values() if c.succeeded}

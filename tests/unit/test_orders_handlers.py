@@ -169,7 +169,7 @@ def test_a_charge_confirms_and_invalidates_the_customers_order_list() -> None:
     assert book.orders["o1"].status is Status.CONFIRMED
     # a second payment request (or a customer's cancellation) finds nothing to do
     assert saga.charge_payment(step("orders.payment_requested"), orders=book, payments=payments) == []
-    assert saga.cancel_order(step("orders.cancel_requested"), orders=book, payments=payments) == []
+    assert saga.cancel_order(step("orders.cancel_requested"), orders=book) == []
     assert payments.calls == [("charge", "order:o1:charge")]
 
 
@@ -181,23 +181,31 @@ def test_a_decline_releases_the_stock_and_cancels() -> None:
     assert book.stock == {"a": 5}
 
 
-def test_cancellation_voids_by_key_and_releases_and_waits_for_an_unplaced_order() -> None:
+def test_cancellation_releases_then_asks_for_the_void_and_waits_for_an_unplaced_order() -> None:
     book, payments = FakeBook({"a": 150}, {"a": 5}), FakePayments()
     with pytest.raises(RetryableError):
-        saga.cancel_order(step("orders.cancel_requested"), orders=book, payments=payments)
+        saga.cancel_order(step("orders.cancel_requested"), orders=book)
     place(book, placed())
-    cancelled, _ = saga.cancel_order(step("orders.cancel_requested"), orders=book, payments=payments)
+    cancelled, _, void = saga.cancel_order(step("orders.cancel_requested"), orders=book)
     assert cancelled.data["reason"] == "cancelled by the customer"
-    assert payments.calls == [("void", "order:o1:void")]
     assert book.stock == {"a": 5}
+    # The void goes out only once the cancellation is committed: a follow-up, not a call here.
+    assert payments.calls == []
+    assert (void.type, void.id) == ("orders.charge_void_requested", "o1/void")
+    saga.void_charge(void, orders=book, payments=payments)
+    assert payments.calls == [("void", "order:o1:void")]
+    # Once cancelled, a late payment request charges nothing.
+    assert saga.charge_payment(step("orders.payment_requested"), orders=book, payments=payments) == []
+    assert payments.calls == [("void", "order:o1:void")]
 
 
 def test_a_time_out_compensates_only_an_order_still_past_its_deadline() -> None:
-    book, payments = FakeBook({"a": 150}, {"a": 5}), FakePayments()
+    book = FakeBook({"a": 150}, {"a": 5})
     place(book, placed())  # deadline 1060, clock at 1000
     timed_out = step("orders.order_timed_out", status="charging")
-    assert saga.time_out_order(timed_out, orders=book, payments=payments, clock=Clock()) == []
+    assert saga.time_out_order(timed_out, orders=book, clock=Clock()) == []
     book.orders["o1"] = replace(book.orders["o1"], deadline=999.0)
-    cancelled, _ = saga.time_out_order(timed_out, orders=book, payments=payments, clock=Clock())
+    cancelled, _, void = saga.time_out_order(timed_out, orders=book, clock=Clock())
+    assert void.type == "orders.charge_void_requested"
     assert cancelled.data["reason"] == "timed out while charging"
     assert book.stock == {"a": 5}

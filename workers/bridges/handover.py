@@ -10,7 +10,6 @@ has returned), which is when a bridge may acknowledge its transport.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 from collections import defaultdict
@@ -21,7 +20,7 @@ from typing import Any
 from handlers.envelope import parse_event
 from handlers.errors import InvalidEvent, PermanentError
 from handlers.registry import Registry, Route
-from infra.dead_letters import DeadLetter, fingerprint
+from infra.dead_letters import DeadLetter, fingerprint, readable_body
 from infra.publisher import MAX_MESSAGE_BYTES, CeleryPublisher
 
 
@@ -80,7 +79,7 @@ class HandOver:
 def poison_letter(bridge: str, where: str, ref: str, body: bytes | None, exc: PermanentError) -> DeadLetter:
     """A dead letter for the fleet's DLQ, with what can be read of the body's identity; `ref` (the
     transport's own id of the message) stands in for an unreadable event id."""
-    text = as_text(body or b"")
+    text = readable_body(body or b"")
     readable: Any = None
     with contextlib.suppress(ValueError):
         readable = json.loads(text)
@@ -104,14 +103,3 @@ def poison_letter(bridge: str, where: str, ref: str, body: bytes | None, exc: Pe
         traceback="",
         fingerprint=fingerprint(f"{reason}@bridge.{bridge}", None),
     )
-
-
-def as_text(body: bytes) -> str:
-    """The body as text; bytes that are not clean UTF-8 are kept whole as `base64:<data>`."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or "\x00" in text or text.startswith("base64:"):
-        return "base64:" + base64.b64encode(body).decode()
-    return text

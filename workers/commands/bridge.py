@@ -116,7 +116,7 @@ def servicebus_dlq_show(ctx: Context, sequence_number: int) -> None:
 @click.option("--all", "everything", is_flag=True, help="Needed to resubmit with no sequence number.")
 @pass_context
 def servicebus_dlq_resubmit(ctx: Context, sequence_numbers: tuple[int, ...], everything: bool) -> None:
-    """Send dead-lettered messages to the queue again (same message id), removing them from the DLQ."""
+    """Send dead-lettered messages to the queue again (a new message id, the same event), out of the DLQ."""
     if not sequence_numbers and not everything:
         raise click.UsageError("name sequence numbers, or say --all")
     wanted = set(sequence_numbers) if sequence_numbers else None
@@ -127,9 +127,9 @@ def servicebus_dlq_resubmit(ctx: Context, sequence_numbers: tuple[int, ...], eve
 
 
 def _plain(letter: DeadLettered) -> dict[str, Any]:
-    from workers.bridges.handover import as_text
+    from infra.dead_letters import readable_body
 
     fields = asdict(letter)
-    fields["body"] = as_text(letter.body)
+    fields["body"] = readable_body(letter.body)
     fields["enqueued_at"] = letter.enqueued_at.isoformat() if letter.enqueued_at else None
     return fields

@@ -22,7 +22,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from workers.console import csrf, dead_letters, events, overview, records, schedules_page, workers_page
+from workers.console import (
+    csrf,
+    dead_letters,
+    events,
+    graph_page,
+    overview,
+    records,
+    schedules_page,
+    workers_page,
+)
 from workers.console.auth import Role, User, Users
 from workers.console.common import HERE, Console, blocking, operator
 
@@ -102,6 +111,7 @@ def make_console(runtime: Runtime) -> Starlette:
         *events.routes(console),
         *dead_letters.routes(console),
         *schedules_page.routes(console),
+        *graph_page.routes(console),
         *records.routes(console),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

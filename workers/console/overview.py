@@ -1,5 +1,5 @@
 """The overview and queues pages: throughput, failures, queue depths, DLQ size, workers online;
-the Celery queues and the Redis stream the bridge consumes.
+the Celery queues, the Redis stream the bridge consumes and, when configured, the Service Bus queue.
 
 Figures come from the database (event history), the broker and the workers on each request;
 the page re-fetches its body every few seconds (static/console.js).
@@ -13,12 +13,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
+from azure.servicebus.exceptions import ServiceBusError
 from kombu.exceptions import OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from infra.console.activity import by_route, per_minute
+from infra.console.servicebus_queue import QueueCounts, peek_counts
 from infra.dead_letters import Filter
 from workers.console.auth import User
 from workers.console.common import Console, blocking, viewer
@@ -120,6 +122,22 @@ def redis_streams(runtime: Runtime) -> list[dict[str, Any]]:
     ] or [{"name": stream, "length": length, "group": "", "consumers": 0, "pending": 0, "lag": None}]
 
 
+def servicebus_queue(runtime: Runtime, problems: list[str]) -> QueueCounts | None:
+    """The Service Bus queue's counts, when FLEET_SERVICEBUS_* names a namespace; else None."""
+    settings = runtime.settings
+    if not (settings.servicebus_connection_string or settings.servicebus_namespace):
+        return None
+    try:
+        return peek_counts(
+            runtime.fleet().open_servicebus(),
+            settings.servicebus_queue,
+            sessions=settings.servicebus_sessions,
+        )
+    except ServiceBusError as exc:
+        problems.append(f"Service Bus queue {settings.servicebus_queue}: could not be read ({exc})")
+        return None
+
+
 def sparkline(values: list[int], width: int = 240, height: int = 40) -> str:
     """The `points` of an SVG polyline drawing `values` left to right, scaled to the box."""
     top = max(values, default=0) or 1
@@ -144,7 +162,14 @@ def routes(console: Console) -> list[Route]:
         problems: list[str] = []
         queues = await blocking(queue_rates, runtime, problems)
         streams = await blocking(redis_streams, runtime)
-        context = {"queues": queues, "streams": streams, "window": int(RATE_WINDOW), "problems": problems}
+        servicebus = await blocking(servicebus_queue, runtime, problems)
+        context = {
+            "queues": queues,
+            "streams": streams,
+            "servicebus": servicebus,
+            "window": int(RATE_WINDOW),
+            "problems": problems,
+        }
         return console.render(request, "queues.html", context)
 
     return [Route("/", overview_page), Route("/queues", queues_page)]

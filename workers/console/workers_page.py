@@ -1,5 +1,5 @@
-"""The workers page: each worker's pool, active tasks and counts (Celery remote control); grow or
-shrink a pool, or shut a worker down (after a confirmation in the browser)."""
+"""The workers page: each worker's pool, active tasks and counts (Celery remote control); grow,
+shrink or restart a pool, or shut a worker down (after a confirmation in the browser)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from workers.bootstrap import Runtime
 
 _REPLY_TIMEOUT = 1.5
+ACTIONS = ("grow", "shrink", "restart", "shutdown")
 
 
 def describe_workers(runtime: Runtime) -> list[dict[str, Any]]:
@@ -59,6 +60,8 @@ def _act(app: Celery, worker: str, action: str, n: int) -> str:
         replies = app.control.pool_grow(n, destination=destination, reply=True, timeout=_REPLY_TIMEOUT)
     elif action == "shrink":
         replies = app.control.pool_shrink(n, destination=destination, reply=True, timeout=_REPLY_TIMEOUT)
+    elif action == "restart":  # new child processes, each once its current task is done (celeryconfig.py)
+        replies = app.control.pool_restart(destination=destination, reply=True, timeout=_REPLY_TIMEOUT)
     else:
         app.control.shutdown(destination=destination)  # a warm shutdown: running work finishes
         return "shutdown sent"
@@ -78,10 +81,10 @@ def routes(console: Console) -> list[Route]:
     async def worker_action(request: Request, user: User, form: FormData) -> Response:
         worker, action = str(form.get("worker", "")), str(form.get("action", ""))
         n = str(form.get("n", "1"))
-        if not worker or action not in ("grow", "shrink", "shutdown") or not n.isdigit() or int(n) < 1:
-            return PlainTextResponse("name a worker, an action (grow, shrink, shutdown) and n >= 1", 400)
+        if not worker or action not in ACTIONS or not n.isdigit() or int(n) < 1:
+            return PlainTextResponse(f"name a worker, an action ({', '.join(ACTIONS)}) and n >= 1", 400)
         outcome = await blocking(_act, app, worker, action, int(n))
-        target = worker if action == "shutdown" else f"{worker} by {n}"
+        target = f"{worker} by {n}" if action in ("grow", "shrink") else worker
         await console.record(user, f"workers.{action}", target, outcome)
         return back_to(request, "/workers", f"{action} {target}: {outcome}")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import heapq
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,15 +37,21 @@ class Entity:
     name: str
     requires_session: bool = False
     messages: dict[int, Stored] = field(default_factory=dict)
-    ready: deque[int] = field(default_factory=deque)
+    ready: dict[str | None, list[int]] = field(default_factory=dict)
+    """Available sequence numbers, a heap per session (one, None, without sessions)."""
     scheduled: list[tuple[float, int]] = field(default_factory=list)
     locks: dict[uuid.UUID, Lock] = field(default_factory=dict)
     seen_ids: dict[str, float] = field(default_factory=dict)
     session_owners: dict[str, tuple[object, float]] = field(default_factory=dict)
 
     def session_of(self, seq: int) -> str | None:
+        if not self.requires_session:
+            return None
         group = self.messages[seq].message.group_id
         return str(group) if group is not None else None
+
+    def make_ready(self, seq: int) -> None:
+        heapq.heappush(self.ready.setdefault(self.session_of(seq), []), seq)
 
 
 class Store:
@@ -88,7 +93,7 @@ class Store:
         if due > now:
             heapq.heappush(entity.scheduled, (due, self._seq))
         else:
-            entity.ready.append(self._seq)
+            entity.make_ready(self._seq)
         return self._seq
 
     # -- receiving ----------------------------------------------------------------------------
@@ -98,7 +103,7 @@ class Store:
         now = time.time()
         for entity in list(self._entities.values()):
             while entity.scheduled and entity.scheduled[0][0] <= now:
-                entity.ready.append(heapq.heappop(entity.scheduled)[1])
+                entity.make_ready(heapq.heappop(entity.scheduled)[1])
             for token, lock in list(entity.locks.items()):
                 if lock.until <= now:
                     del entity.locks[token]
@@ -107,24 +112,17 @@ class Store:
     def take(self, name: str, owner: object, session: str | None) -> tuple[uuid.UUID, Stored] | None:
         """Lock the next available message (of `session`, if given) for `owner`."""
         entity = self.entity(name)
-        for _ in range(len(entity.ready)):
-            seq = entity.ready.popleft()
+        heap = entity.ready.get(session if entity.requires_session else None, [])
+        while heap:
+            seq = heapq.heappop(heap)
             if seq not in entity.messages:
-                continue
-            if entity.requires_session and entity.session_of(seq) != session:
-                entity.ready.append(seq)
                 continue
             stored = entity.messages[seq]
             stored.delivery_count += 1
             token = uuid.uuid4()
             entity.locks[token] = Lock(seq, time.time() + self.lock_duration, owner)
-            entity.ready.extendleft([])  # order kept: skipped ones were appended behind
-            self._restore_order(entity)
             return token, stored
         return None
-
-    def _restore_order(self, entity: Entity) -> None:
-        entity.ready = deque(sorted(entity.ready))
 
     def settle(self, name: str, token: uuid.UUID, outcome: str, info: dict[str, Any] | None = None) -> bool:
         """Apply a settlement; False when the lock is unknown or lost."""
@@ -159,8 +157,7 @@ class Store:
                 entity, seq, {"DeadLetterReason": reason, "DeadLetterErrorDescription": description}
             )
             return
-        entity.ready.append(seq)
-        self._restore_order(entity)
+        entity.make_ready(seq)
 
     def dead_letter(self, entity: Entity, seq: int, info: dict[str, Any]) -> None:
         stored = entity.messages.pop(seq)
@@ -172,11 +169,13 @@ class Store:
         message.properties = properties
         annotations = dict(message.annotations or {})
         annotations["x-opt-deadletter-source"] = entity.name
-        message.annotations = annotations
         dlq = self.entity(f"{entity.name}/$DeadLetterQueue")
         self._seq += 1
+        # The dead-letter queue numbers its messages itself; peek pages by that number.
+        annotations["x-opt-sequence-number"] = self._seq
+        message.annotations = annotations
         dlq.messages[self._seq] = Stored(self._seq, message, enqueued_at=time.time())
-        dlq.ready.append(self._seq)
+        dlq.make_ready(self._seq)
 
     def peek(self, name: str, from_seq: int, count: int) -> list[Stored]:
         entity = self.entity(name)
@@ -195,11 +194,8 @@ class Store:
         if wanted is not None:
             candidates = [wanted] if wanted not in held else []
         else:
-            candidates = []
-            for seq in sorted(entity.ready):
-                sid = entity.session_of(seq) if seq in entity.messages else None
-                if sid is not None and sid not in held and sid not in candidates:
-                    candidates.append(sid)
+            waiting = [(heap[0], sid) for sid, heap in entity.ready.items() if heap and sid is not None]
+            candidates = [sid for _, sid in sorted(waiting) if sid not in held]
         if not candidates:
             return None
         entity.session_owners[candidates[0]] = (owner, now + self.lock_duration)
