@@ -1,7 +1,9 @@
 """Event history: what happened to each event, kept in the database for the console's timeline.
 
-Workers append an entry per outcome (handled, duplicate, retry scheduled, dead-lettered, ...);
-a handled batch writes its entries in the same transaction as its effects, in one statement.
+Workers append an entry per outcome (handled, duplicate, retry scheduled, dead-lettered, ...)
+through `BufferedHistory`, which writes them in the background, many messages' entries to a
+statement, so history costs a message nothing on its way. History is observability, not state:
+entries still buffered when a worker is killed (at most `FLUSH_INTERVAL` of them) are lost.
 The console reads it by event id, type or correlation id. History is bounded by age: the
 retention sweep (`SqlHistory.prune`) deletes entries older than the retention, and nothing
 else is ever deleted, so the console needs no process memory to show the past.
@@ -9,16 +11,22 @@ else is ever deleted, so the console needs no process memory to show the past.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, delete, func, or_, select
 
 from handlers.envelope import Event
 from infra.db import insert_rows
 from infra.schema import event_history
+
+log = logging.getLogger("fleet.history")
+FLUSH_INTERVAL = 0.5
+"""Seconds a history entry may wait in a worker before it is written."""
 
 
 class HistoryMode(StrEnum):
@@ -131,3 +139,47 @@ class SqlHistory:
     def _entries(self, query: Any) -> list[HistoryEntry]:
         with self._engine.connect() as connection:
             return [HistoryEntry(**row._asdict()) for row in connection.execute(query)]
+
+
+class HistoryWriter(Protocol):
+    def append(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+
+class BufferedHistory:
+    """Collects entries and writes them from a daemon thread every `interval` seconds (or as soon
+    as `batch` wait). Started on first use, so each forked pool process runs its own thread."""
+
+    def __init__(self, history: SqlHistory, *, interval: float = FLUSH_INTERVAL, batch: int = 1000) -> None:
+        self._history = history
+        self._interval = interval
+        self._batch = batch
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def append(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            self._rows.extend(rows)
+            waiting = len(self._rows)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="fleet-history", daemon=True)
+                self._thread.start()
+        if waiting >= self._batch:
+            self._wake.set()
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._rows = self._rows, []
+        try:
+            self._history.append(rows)
+        except Exception:  # the effects stand; losing their history is not worth a redelivery
+            log.warning("%d history entries not written", len(rows), exc_info=True)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self.flush()

@@ -16,8 +16,8 @@ The hook timeline for a message of n events of one route:
    a failure of the fleet's own database, Redis or broker is no event's fault: the whole message
    is sent again later by the task (tasks/handle.py), and no attempt is spent;
 6. follow-up events go out through the outbox after commit;
-7. what became of each event is counted (`Recorder`: Prometheus) and written to the event history
-   (infra/history.py): a handled batch's entries in its own transaction, the rest at the end.
+7. what became of each event is counted (`Recorder`: Prometheus) and handed to the event history
+   (infra/history.py), which writes it in the background, off the message's critical path.
 
 Attempt numbers are 1-based: a message sent with `attempt_base` b runs its events as attempt
 b + 1; after a worker death, every event of the message is charged the lost run (an event queued
@@ -45,7 +45,7 @@ from infra.attempts import MessageStart, RedisAttempts
 from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
 from infra.failures import INFRASTRUCTURE_FAILURES, is_infrastructure_failure
-from infra.history import HistoryMode, SqlHistory, entry_row
+from infra.history import HistoryMode, HistoryWriter, entry_row
 from infra.history import Outcome as Entry
 from infra.ledger import SqlLedger, digest
 from infra.outbox import SqlOutbox
@@ -109,7 +109,7 @@ class Dispatcher:
     eta_max: float = 300.0
     gate: Gate = field(default_factory=OpenGate)
     recorder: Recorder = field(default_factory=NoRecorder)
-    history: SqlHistory | None = None
+    history: HistoryWriter | None = None
     history_mode: HistoryMode = HistoryMode.ALL
 
     def handle(self, raw_events: Sequence[Any], delivery: Delivery) -> Outcome:
@@ -166,6 +166,7 @@ class Dispatcher:
             try:
                 self._transactional(route, events, delivery.attempt_base + 1, fast)
                 outcome.handled, outcome.duplicates = fast.handled, fast.duplicates
+                outcome.journal += fast.journal
                 self.gate.record(route, ok=fast.handled)
                 return
             except Exception as exc:
@@ -272,8 +273,8 @@ class Dispatcher:
             for port in ports.values():
                 port.flush()
             outbox_ids = self.outbox.add(connection, follow_ups, now)
-            if self.history is not None and self.history_mode is HistoryMode.ALL:
-                self.history.append(entries, connection)
+        if self.history_mode is HistoryMode.ALL:  # committed: now it is history
+            outcome.journal += entries
         self._publish_follow_ups(outbox_ids, follow_ups)
 
     def _claimed(
@@ -382,10 +383,7 @@ class Dispatcher:
     def _write_journal(self, outcome: Outcome) -> None:
         if self.history is None or not outcome.journal:
             return
-        try:
-            self.history.append(outcome.journal)
-        except Exception:  # the effects stand; losing their history is not worth a redelivery
-            log.warning("%d history entries not written", len(outcome.journal), exc_info=True)
+        self.history.append(outcome.journal)
 
     def _later(self, route: Route, events: list[Event], attempt_base: int, delay: float) -> None:
         bodies = [event.to_json().decode() for event in events]

@@ -29,7 +29,7 @@ from infra.demo import RedisDownstreamSwitch, RedisReceiptSender, SqlDepositBook
 from infra.graph.store import SqlChangeJournal, SqlDeltaLinks
 from infra.graph.wiring import GraphAdapters
 from infra.heartbeats import RedisHeartbeats
-from infra.history import SqlHistory
+from infra.history import BufferedHistory, SqlHistory
 from infra.ingress.api_keys import SqlApiKeys
 from infra.ingress.graph_crypto import (
     ContentDecryptor,
@@ -92,6 +92,10 @@ class Fleet:
     @cached_property
     def history(self) -> SqlHistory:
         return SqlHistory(self.engine)
+
+    @cached_property
+    def history_writer(self) -> BufferedHistory:
+        return BufferedHistory(self.history)
 
     @cached_property
     def heartbeats(self) -> RedisHeartbeats:
@@ -272,7 +276,7 @@ class Fleet:
             eta_max=self.settings.eta_max,
             gate=RedisGate(self.redis, self.settings.key_prefix, self.settings.rate_limits),
             recorder=PrometheusRecorder(),
-            history=self.history,
+            history=self.history_writer,
             history_mode=self.settings.history,
         )
 

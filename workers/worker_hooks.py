@@ -62,3 +62,7 @@ def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
         from infra.metrics import mark_process_dead
 
         mark_process_dead(pid or os.getpid())
+        try:  # what the pool process handled last is still worth a line in the history
+            runtime.fleet().history_writer.flush()
+        except Exception as exc:
+            log.warning("history entries not written at exit: %s", exc)
