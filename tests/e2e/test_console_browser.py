@@ -116,8 +116,11 @@ def test_an_operator_replays_a_group_of_dead_letters_after_fixing_the_cause(
     page.goto(f"{console.url}/console/dead-letters?status=archived")
     assert page.locator(GROUP_ROW).first.locator("td.count").inner_text() == "1"
 
-    page.goto(f"{console.url}/console/events?q=bank-0")
-    assert page.locator("span.outcome.handled").count() >= 1
+    def events_page_shows_it_handled() -> bool:  # workers write history in the background
+        page.goto(f"{console.url}/console/events?q=bank-0")
+        return bool(page.locator("span.outcome.handled").count() >= 1)
+
+    wait_until(events_page_shows_it_handled, timeout=15, what="the handled entry on the events page")
     screenshot(page, "08-events")
     page.goto(f"{console.url}/console/events/timeline?id=bank-0")
     outcomes = page.locator("ol.timeline li span.outcome").all_inner_texts()
