@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import FleetUnderTest, fleet_env, fleet_under_test
-from tests.support.processes import FleetProcess, wait_until
+from tests.support.processes import FleetProcess, free_port, http_ok, wait_until
 from workers.console.auth import hash_password
 
 __all__ = ["fleet_env", "fleet_under_test"]  # the integration fixtures, used here as they are
@@ -43,20 +41,6 @@ OPERATOR = ("alice", "alice-secret")
 def broker_url(redis_url: str) -> str:
     """One broker is enough here: the console reads the same stores whichever carries the events."""
     return redis_url
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 @dataclass

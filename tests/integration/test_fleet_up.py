@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import FleetUnderTest
-from tests.support.processes import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+from tests.support.processes import free_port, http_ok, wait_until
 
 
 def test_fleet_up_runs_worker_beat_and_web_and_stops_cleanly_on_ctrl_c(

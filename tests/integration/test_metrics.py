@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -12,14 +11,8 @@ from starlette.testclient import TestClient
 from handlers.envelope import Event
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.helpers import deposit, flaky
-from tests.support.processes import wait_until
+from tests.support.processes import free_port, wait_until
 from workers.web import make_web_app
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -40,7 +33,7 @@ def test_counts_from_both_pool_children_add_up_to_the_events_handled(
     fleet_under_test: FleetUnderTest, tmp_path: Path
 ) -> None:
     fut = fleet_under_test
-    port = _free_port()
+    port = free_port()
     metrics_dir = tmp_path / "metrics"
     fut.start_worker(
         concurrency=2,

@@ -11,13 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.processes import FleetProcess, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.processes import FleetProcess, free_port, wait_until
 
 
 def start_web(fleet: Any, env: dict[str, str] | None = None) -> tuple[FleetProcess, str]:

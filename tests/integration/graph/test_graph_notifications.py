@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy import select
 
 from infra.schema import event_history
 from tests.integration.graph.conftest import INBOX, MAILBOX, GraphFleet, change, subscribed
-from tests.support.processes import wait_until
+from tests.support.processes import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -71,12 +70,6 @@ def test_user_changes_and_a_404_become_follow_ups_with_tokens_cached(graph_fleet
     assert 1 <= graph_fleet.tokens.token_requests <= 2
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _post(url: str, body: dict[str, Any]) -> int:
     request = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
@@ -95,7 +88,7 @@ def _healthy(url: str) -> bool:
 
 def test_a_notification_posted_to_the_webhook_becomes_mail_received(graph_fleet: GraphFleet) -> None:
     ids = subscribed(graph_fleet)
-    port = _free_port()
+    port = free_port()
     graph_fleet.fleet.start("web", env={"FLEET_WEB_PORT": str(port)})
     base = f"http://127.0.0.1:{port}"
     wait_until(lambda: _healthy(f"{base}/healthz"), 120, 0.3, "the web process")

@@ -9,12 +9,12 @@ It is a fixture, not a product: one process, state in memory, entities made on f
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any
 
 from proton.reactor import ApplicationEvent, Container, EventInjector
 
+from tests.support.processes import free_port
 from tests.support.servicebus_standin.server import ServiceBusHandler
 from tests.support.servicebus_standin.store import Store
 
@@ -38,7 +38,7 @@ class ServiceBusStandIn:
             duplicate_window=duplicate_window,
             sessions=sessions or set(),
         )
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._handler = _Controlled(self.store, key_name=KEY_NAME, key=KEY, port=self.port)
         self._injector = EventInjector()
         self._container = Container(self._handler)
@@ -107,9 +107,3 @@ class _Controlled(ServiceBusHandler):
         self.acceptor.close()
         self.drop_connections()
         self._container.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
