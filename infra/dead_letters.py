@@ -156,6 +156,12 @@ class SqlDeadLetters:
                 ).scalar_one()
             )
 
+    def counts_by_status(self) -> dict[str, int]:
+        """Letters per status (`dead`, `replayed`, `archived`), in one query."""
+        query = select(table.c.status, func.count()).group_by(table.c.status)
+        with self._engine.connect() as connection:
+            return {status: int(count) for status, count in connection.execute(query)}
+
     def mark_replayed(self, ids: Sequence[int]) -> None:
         if not ids:
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,7 @@ class RedisHeartbeats:
 class HeartbeatThread(threading.Thread):
     """Beats until stopped; a failed beat is logged by the caller's `on_error` and tried again."""
 
-    def __init__(self, beat: Any, on_error: Any) -> None:
+    def __init__(self, beat: Callable[[], None], on_error: Callable[[Exception], None]) -> None:
         super().__init__(name="fleet-heartbeat", daemon=True)
         self._beat = beat
         self._on_error = on_error

@@ -260,21 +260,23 @@ class Dispatcher:
                 for name, make in self.transaction_ports.items()
                 if name in _wants(route.handler)
             }
-            entries: list[dict[str, Any]] = []
+            ran: list[tuple[Event, Entry]] = []
             for event in events:
                 if event.key in fresh:
                     fresh.discard(event.key)
                     follow_ups += self._call(route, event, attempt, ports)
                     outcome.handled += 1
-                    entries.append(self._entry(route, event, Entry.HANDLED, attempt, now))
+                    ran.append((event, Entry.HANDLED))
                 else:
                     outcome.duplicates += 1
-                    entries.append(self._entry(route, event, Entry.DUPLICATE, attempt, now))
+                    ran.append((event, Entry.DUPLICATE))
             for port in ports.values():
                 port.flush()
             outbox_ids = self.outbox.add(connection, follow_ups, now)
-        if self.history_mode is HistoryMode.ALL:  # committed: now it is history
-            outcome.journal += entries
+        if self.history is not None and self.history_mode is HistoryMode.ALL:  # committed: now history
+            outcome.journal += [
+                entry_row(event, entry, handler=route.name, attempt=attempt, at=now) for event, entry in ran
+            ]
         self._publish_follow_ups(outbox_ids, follow_ups)
 
     def _claimed(
@@ -362,9 +364,6 @@ class Dispatcher:
         outcome.retried += 1
         detail = f"{type(exc).__name__}: {exc}; again in {delay:.2f}s"
         self._note(outcome, route, event, Entry.RETRY_SCHEDULED, attempt=attempt, detail=detail)
-
-    def _entry(self, route: Route, event: Event, entry: Entry, attempt: int, at: float) -> dict[str, Any]:
-        return entry_row(event, entry, handler=route.name, attempt=attempt, at=at)
 
     def _note(
         self, outcome: Outcome, route: Route, event: Event, entry: Entry, *, attempt: int, detail: str = ""

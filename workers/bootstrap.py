@@ -94,6 +94,13 @@ class Fleet:
         return SqlHistory(self.engine)
 
     @cached_property
+    def broker_redis(self) -> Redis:
+        """The Redis broker, read directly (queue peeks); the coordination client when they agree."""
+        if self.settings.broker_url == self.settings.coordination_url:
+            return self.redis
+        return Redis.from_url(self.settings.broker_url)
+
+    @cached_property
     def history_writer(self) -> BufferedHistory:
         return BufferedHistory(self.history)
 

@@ -7,10 +7,12 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-import redis
-
 from handlers.registry import describe
 from infra.dead_letters import Filter
+from schedules.beat import BEAT_SCHEDULE
+from schedules.jobs import load_jobs
+from schedules.metrics import ScheduleCollector
+from schedules.state import ScheduleState
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime
@@ -34,17 +36,19 @@ def oldest_ages(runtime: Runtime, now: float) -> dict[str, float]:
     left and pops on the right, so the oldest is at index -1). RabbitMQ cannot be peeked."""
     if not runtime.settings.broker_is_redis:
         return {}
-    client = redis.Redis.from_url(runtime.settings.broker_url)
+    client = runtime.fleet().broker_redis
+    names = [queue.name for queue in runtime.app.conf.task_queues]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.lindex(name, -1)
     ages: dict[str, float] = {}
-    with client:
-        for queue in runtime.app.conf.task_queues:
-            raw = client.lindex(queue.name, -1)
-            if raw is None:
-                ages[queue.name] = 0.0
-                continue
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                due = float(json.loads(raw)["headers"]["fleet_due"])
-                ages[queue.name] = max(0.0, now - due)
+    for name, raw in zip(names, pipe.execute(), strict=True):
+        if raw is None:
+            ages[name] = 0.0
+            continue
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            due = float(json.loads(raw)["headers"]["fleet_due"])
+            ages[name] = max(0.0, now - due)
     return ages
 
 
@@ -54,13 +58,16 @@ def metric_probes(runtime: Runtime) -> dict[str, Any]:
     return {
         "queue_depth": queue_depths(runtime),
         "queue_oldest_age": oldest_ages(runtime, time.time()),
-        "dead_letters": {
-            status: fleet.dead_letters.count(Filter(status=status))
-            for status in ("dead", "replayed", "archived")
-        },
+        "dead_letters": {"dead": 0, "replayed": 0, "archived": 0, **fleet.dead_letters.counts_by_status()},
         "outbox": fleet.outbox.backlog(),
         "workers": len(fleet.heartbeats.online()),
     }
+
+
+def schedule_collector(runtime: Runtime) -> ScheduleCollector:
+    """The schedules' gauges, read from Redis at scrape time (jobs as `fleet beat` validated them)."""
+    jobs = load_jobs(BEAT_SCHEDULE, runtime.settings.schedules)
+    return ScheduleCollector(lambda: ScheduleState(runtime.fleet().redis, runtime.settings.key_prefix), jobs)
 
 
 def collect(runtime: Runtime) -> dict[str, Any]:

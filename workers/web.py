@@ -13,10 +13,9 @@ from starlette.routing import Mount, Route
 
 from infra.graph.metrics import SubscriptionExpiryCollector
 from infra.metrics import FleetStateCollector, scrape_registry
-from workers.commands.schedules import schedule_collector
 from workers.console.app import make_console
 from workers.ingress import ingress_routes
-from workers.status import metric_probes
+from workers.status import metric_probes, schedule_collector
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime

@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from infra.settings import Settings
 from schedules.state import ScheduleState
 from workers.bootstrap import Runtime
-from workers.commands.schedules import schedule_collector, schedule_state
+from workers.commands.schedules import schedule_state
+from workers.status import schedule_collector
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,6 @@ import click
 
 from schedules.beat import BEAT_SCHEDULE
 from schedules.jobs import Job, ScheduleError, load_jobs
-from schedules.metrics import ScheduleCollector
 from schedules.runner import RUN_TASK, run_message
 from schedules.state import ScheduleState
 from workers.commands.context import Context, pass_context
@@ -45,11 +44,6 @@ def scheduled_jobs(runtime: Runtime, *, check_targets: bool = True) -> list[Job]
 
 def schedule_state(runtime: Runtime) -> ScheduleState:
     return ScheduleState(runtime.fleet().redis, runtime.settings.key_prefix)
-
-
-def schedule_collector(runtime: Runtime) -> ScheduleCollector:
-    """The schedule metrics for the process that serves /metrics (register with its registry)."""
-    return ScheduleCollector(lambda: schedule_state(runtime), scheduled_jobs(runtime, check_targets=False))
 
 
 def run_beat(runtime: Runtime) -> None:
