@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -77,12 +76,7 @@ def problem(response: httpx.Response) -> dict[str, Any]:
 def test_with_the_broker_gone_requests_get_503_and_with_it_back_they_flow(
     fleet_under_test: FleetUnderTest,
 ) -> None:
-    broker = urlsplit(fleet_under_test.env["FLEET_BROKER_URL"])
-    proxy = TcpProxy(broker.hostname or "127.0.0.1", broker.port or 0)
-    proxy.start()
-    through_proxy = broker._replace(
-        netloc=broker.netloc.replace(f":{broker.port}", f":{proxy.port}")
-    ).geturl()
+    proxy, through_proxy = TcpProxy.before(fleet_under_test.env["FLEET_BROKER_URL"])
     try:
         fleet_under_test.start_worker()  # straight to the broker; only the web process uses the proxy
         _, base = start_web(fleet_under_test, env={"FLEET_BROKER_URL": through_proxy})

@@ -1,4 +1,5 @@
-"""The web process under test, and a TCP proxy that stands between it and the broker."""
+"""The web process under test, and a TCP proxy that stands between it and the broker (and can
+lose the broker in the middle of a send)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import socket
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -31,9 +33,36 @@ def start_web(fleet: Any, env: dict[str, str] | None = None) -> tuple[FleetProce
     return process, base
 
 
+# How redis-py sends every LPUSH (kombu's Redis transport sends one a message): a RESP array of
+# three bulk strings, the command first.
+LPUSH = b"*3\r\n$5\r\nLPUSH\r\n"
+
+
+class _LpushCounter:
+    """Counts LPUSH commands in a client's byte stream (chunked anyhow) up to the one to cut at."""
+
+    def __init__(self, lpushes: int) -> None:
+        self.left = lpushes
+        self._tail = b""  # a command split across chunks is still seen once
+
+    def feed(self, chunk: bytes) -> int | None:
+        """Where in `chunk` the cut falls (forward the bytes before it), or None: forward it all."""
+        seen = self._tail + chunk
+        start = 0
+        while (found := seen.find(LPUSH, start)) >= 0:
+            self.left -= 1
+            if self.left == 0:
+                return max(0, found - len(self._tail))
+            start = found + 1
+        self._tail = seen[-(len(LPUSH) - 1) :]
+        return None
+
+
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; `stop()` drops every connection and stops listening,
-    as a broker that went away would look to its clients; `start()` brings it back."""
+    as a broker that went away would look to its clients; `start()` brings it back.
+    `stop_at_lpush(n)` lets n - 1 Redis LPUSHes through and stops as the n-th arrives, unsent:
+    a broker lost in the middle of a send of several messages."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -41,6 +70,19 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._counter: _LpushCounter | None = None
+
+    @classmethod
+    def before(cls, url: str) -> tuple[TcpProxy, str]:
+        """A proxy (started) in front of the server of `url`, and `url` pointing through it."""
+        parts = urlsplit(url)
+        proxy = cls(parts.hostname or "127.0.0.1", parts.port or 0)
+        proxy.start()
+        return proxy, parts._replace(netloc=parts.netloc.replace(f":{parts.port}", f":{proxy.port}")).geturl()
+
+    def stop_at_lpush(self, n: int) -> None:
+        with self._lock:
+            self._counter = _LpushCounter(n)
 
     def start(self) -> None:
         listener = socket.socket()
@@ -77,19 +119,31 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            for source, sink, outbound in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(source, sink, outbound), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
         try:
             while chunk := source.recv(65536):
-                sink.sendall(chunk)
+                cut = self._cut_in(chunk) if outbound else None
+                sink.sendall(chunk if cut is None else chunk[:cut])
+                if cut is not None:
+                    self.stop()
+                    return
         except OSError:
             pass
         finally:
             with contextlib.suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
+
+    def _cut_in(self, chunk: bytes) -> int | None:
+        with self._lock:  # several connections may send at once; the n-th LPUSH of all of them
+            if self._counter is None:
+                return None
+            cut = self._counter.feed(chunk)
+            if cut is not None:
+                self._counter = None  # once: after start() everything flows again
+            return cut
 
 
 def queued_events(client: Any, queue: str) -> list[dict[str, Any]]:
