@@ -8,7 +8,9 @@ event's runs, and an event whose count passes the limit is dead-lettered without
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -20,6 +22,54 @@ class MessageStart:
     deliveries: int
     fell_back: bool
     """A first delivery that fell back to one event at a time, so its events' runs are counted."""
+
+
+class PendingStart:
+    """A start written to Redis whose replies are not read yet.
+
+    Written before the handlers run, so a worker that dies in a handler has been counted: the
+    kernel delivers what was written to the socket whatever becomes of the process. Reading the
+    reply can wait until the effects are committed when the broker vouches that this is the
+    message's first delivery; a redelivered message reads it first, to learn its deliveries.
+    """
+
+    def __init__(self, pool: redis.ConnectionPool, commands: list[tuple[Any, ...]]) -> None:
+        self._pool = pool
+        self._replies = len(commands)
+        connection: Any = pool.get_connection()  # redis-py leaves these methods untyped
+        self._connection = connection
+        self._start: MessageStart | None = None
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+        except BaseException:
+            self._give_back(broken=True)
+            raise
+
+    def result(self) -> MessageStart:
+        if self._start is None:
+            if self._connection is None:
+                raise redis.ConnectionError("the start's replies were lost with its connection")
+            try:
+                replies = [self._connection.read_response() for _ in range(self._replies)]
+            except BaseException:
+                self._give_back(broken=True)
+                raise
+            self._give_back(broken=False)
+            *_, deliveries, fallback, _ = replies
+            self._start = MessageStart(deliveries=int(deliveries), fell_back=fallback is not None)
+        return self._start
+
+    def close(self) -> None:
+        """Read the replies if they can be read, so the connection goes back in step."""
+        if self._start is None and self._connection is not None:
+            with contextlib.suppress(Exception):
+                self.result()
+
+    def _give_back(self, *, broken: bool) -> None:
+        if broken:
+            self._connection.disconnect()  # replies may be pending: never reuse it
+        self._pool.release(self._connection)
+        self._connection = None
 
 
 class RedisAttempts:
@@ -34,16 +84,19 @@ class RedisAttempts:
         self._finished: list[str] = []
 
     def started(self, message_id: str) -> MessageStart:
+        return self.start(message_id).result()
+
+    def start(self, message_id: str) -> PendingStart:
+        """Count the message's start: sent now, its reply read by `PendingStart.result()`."""
         key = keys.message(self._prefix, message_id)
-        pipe = self._redis.pipeline(transaction=False)
+        commands: list[tuple[Any, ...]] = []
         if self._finished:
-            pipe.delete(*self._finished)
-        pipe.hincrby(key, "_deliveries", 1)
-        pipe.hget(key, "_fallback")
-        pipe.expire(key, keys.MESSAGE_TTL)
-        *_, deliveries, fallback, _ = pipe.execute()
+            commands.append(("DEL", *self._finished))
+        commands += [("HINCRBY", key, "_deliveries", 1), ("HGET", key, "_fallback")]
+        commands.append(("EXPIRE", key, keys.MESSAGE_TTL))
+        pending = PendingStart(self._redis.connection_pool, commands)
         self._finished.clear()
-        return MessageStart(deliveries=int(deliveries), fell_back=fallback is not None)
+        return pending
 
     def falling_back(self, message_id: str) -> None:
         self._redis.hset(keys.message(self._prefix, message_id), "_fallback", 1)

@@ -23,7 +23,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     # No pre-ping: it costs a round trip per transaction. A connection that died is an
     # infrastructure failure; the message runs again and the pool has replaced it by then.
-    return create_engine(parsed, pool_size=5, max_overflow=5, pool_recycle=1800, **kwargs)
+    options = {"pool_size": 5, "max_overflow": 5, "pool_recycle": 1800, **kwargs}
+    return create_engine(parsed, **options)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -4,11 +4,14 @@ dead-lettered one event at a time.
 The hook timeline for a message of n events of one route:
 
 1. decode: an event that breaks the envelope is dead-lettered at once (permanent);
-2. count the start in the message's attempt record (infra/attempts.py);
-3. first delivery of a transactional route: the fast path, all n in one transaction (ledger
-   rows in one statement, the handler's effects, the outbox rows), so a busy fleet pays one
-   commit per message, not per event; if any handler raises, that transaction rolls back and
-   the message falls back to:
+2. count the start in the message's attempt record (infra/attempts.py): written before any
+   handler runs; its reply is read first only when the broker flags the message redelivered;
+3. first delivery of a transactional route: the fast path, all n at once, so a busy fleet pays
+   one commit per message, not per event. A route whose ports only buffer inserts runs its
+   handlers first and writes ledger rows, effects and outbox rows in one guarded statement
+   (infra/guarded_writes.py: one round trip); other routes take the ledger rows, run the
+   handlers and write the outbox rows in one transaction. If any handler raises, nothing is
+   kept and the message falls back to:
 4. one event at a time (a redelivered message, a fallback, claim and natural routes): each run is
    counted first, so an event that kills its worker every time is dead-lettered without running
    once its runs pass the limit, and its neighbours still take effect;
@@ -42,18 +45,21 @@ from handlers.errors import InvalidEvent, PermanentError, RateLimited
 from handlers.ports import Clock
 from handlers.registry import Idempotency, Registry, Route
 from infra.attempts import MessageStart, RedisAttempts
+from infra.db import insert_rows
 from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
 from infra.failures import INFRASTRUCTURE_FAILURES, is_infrastructure_failure
+from infra.guarded_writes import EventWrites, SqlGuardedWrites
 from infra.history import HistoryMode, HistoryWriter, entry_row
 from infra.history import Outcome as Entry
 from infra.ledger import SqlLedger, digest
 from infra.outbox import SqlOutbox
 from infra.publisher import CeleryPublisher
 from tasks.burial import bury_event, bury_raw
-from tasks.ports import Gate, NoRecorder, OpenGate, Recorder, TransactionPort
+from tasks.ports import Gate, InsertPort, NoRecorder, OpenGate, Recorder, TransactionPort
 
 log = logging.getLogger("fleet.dispatch")
+FIRST_DELIVERY = MessageStart(deliveries=1, fell_back=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,8 @@ class Delivery:
     attempt_base: int = 0
     due: float | None = None
     """When the message became due on the broker (epoch seconds), for the queue-wait metric."""
+    redelivered: bool = True
+    """The broker's redelivered flag; False vouches that no worker has had the message before."""
 
 
 @dataclass
@@ -87,6 +95,16 @@ class Outcome:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """An event whose handler ran before the database was touched; `writes` None: a repeat of an
+    earlier event in the same message."""
+
+    event: Event
+    writes: EventWrites | None
+    follow_ups: list[Event]
+
+
 class WorkerLost(Exception):
     """The worker died while running this event, more often than its attempts allow."""
 
@@ -106,6 +124,10 @@ class Dispatcher:
     """Process-wide ports, by the keyword a handler names them with."""
     transaction_ports: Mapping[str, Callable[[Connection], TransactionPort]]
     """Ports bound to the handler's transaction (transactional routes only)."""
+    insert_ports: Mapping[str, Callable[[], InsertPort]] = field(default_factory=dict)
+    """Ports that only buffer rows to insert (transactional routes only)."""
+    guarded: SqlGuardedWrites | None = None
+    """Writes an insert-only route's rows with its ledger rows in one statement, where supported."""
     eta_max: float = 300.0
     gate: Gate = field(default_factory=OpenGate)
     recorder: Recorder = field(default_factory=NoRecorder)
@@ -146,10 +168,15 @@ class Dispatcher:
             events = events[:granted]
         if not events:
             return
-        start = self.attempts.started(delivery.message_id)
+        pending = self.attempts.start(delivery.message_id)
         try:
+            # The broker flags every message it hands out again (a dead worker's, a returned one);
+            # without the flag this is a first delivery, and the reply can wait for the commit.
+            start = pending.result() if delivery.redelivered else FIRST_DELIVERY
             self._run(route, events, delivery, start, outcome)
+            pending.result()
         except BaseException as exc:
+            pending.close()
             if is_infrastructure_failure(exc):  # nothing took effect: the message runs again later
                 with contextlib.suppress(*INFRASTRUCTURE_FAILURES):
                     self.attempts.finished(delivery.message_id)
@@ -251,20 +278,71 @@ class Dispatcher:
             self._natural(route, event, attempt, outcome)
 
     def _transactional(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
+        if self.guarded is not None and self.guarded.supported and self._insert_only(route):
+            planned = self._plan(route, events, attempt)
+            if planned is not None:
+                self._apply_planned(route, planned, attempt, outcome)
+                return
+        self._in_transaction(route, events, attempt, outcome)
+
+    def _insert_only(self, route: Route) -> bool:
+        """Whether every transaction port the handler wants only buffers rows to insert."""
+        return not any(name in self.transaction_ports for name in _wants(route.handler))
+
+    def _plan(self, route: Route, events: list[Event], attempt: int) -> list[Planned] | None:
+        """Run the handlers before the database is touched (their ports only buffer rows); None
+        if one raised: then the ledger decides first, so a duplicate never runs its handler."""
+        planned: list[Planned] = []
+        seen: set[tuple[str, str]] = set()
+        wanted = _wants(route.handler)
+        for event in events:
+            if event.key in seen:
+                planned.append(Planned(event, None, []))
+                continue
+            seen.add(event.key)
+            ports = {name: make() for name, make in self.insert_ports.items() if name in wanted}
+            try:
+                follow_ups = self._call(route, event, attempt, ports)
+            except Exception:
+                return None
+            writes = EventWrites(digest(event.key), [(port.table, port.take()) for port in ports.values()])
+            writes.follow_ups = [follow_up.to_json().decode() for follow_up in follow_ups]
+            planned.append(Planned(event, writes, follow_ups))
+        return planned
+
+    def _apply_planned(self, route: Route, planned: list[Planned], attempt: int, outcome: Outcome) -> None:
+        assert self.guarded is not None
+        now = self.clock.now()
+        applied = self.guarded.apply(route.name, [p.writes for p in planned if p.writes is not None], now)
+        follow_ups: list[Event] = []
+        ran: list[tuple[Event, Entry]] = []
+        for item in planned:
+            if item.writes is not None and item.writes.key in applied.fresh:
+                follow_ups += item.follow_ups
+                outcome.handled += 1
+                ran.append((item.event, Entry.HANDLED))
+            else:
+                outcome.duplicates += 1
+                ran.append((item.event, Entry.DUPLICATE))
+        self._journal(outcome, route, ran, attempt, now)
+        self._publish_follow_ups(applied.outbox_ids, follow_ups)
+
+    def _in_transaction(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
+        """The ledger rows first, then the handlers of the new events, in one transaction."""
         now = self.clock.now()
         follow_ups: list[Event] = []
+        wanted = _wants(route.handler)
         with self.engine.begin() as connection:
             fresh = self.ledger.record(connection, route.name, [event.key for event in events], now)
             ports = {
-                name: make(connection)
-                for name, make in self.transaction_ports.items()
-                if name in _wants(route.handler)
+                name: make(connection) for name, make in self.transaction_ports.items() if name in wanted
             }
+            inserts = {name: make() for name, make in self.insert_ports.items() if name in wanted}
             ran: list[tuple[Event, Entry]] = []
             for event in events:
                 if event.key in fresh:
                     fresh.discard(event.key)
-                    follow_ups += self._call(route, event, attempt, ports)
+                    follow_ups += self._call(route, event, attempt, {**ports, **inserts})
                     outcome.handled += 1
                     ran.append((event, Entry.HANDLED))
                 else:
@@ -272,12 +350,19 @@ class Dispatcher:
                     ran.append((event, Entry.DUPLICATE))
             for port in ports.values():
                 port.flush()
+            for insert in inserts.values():
+                insert_rows(connection, insert.table, insert.take())
             outbox_ids = self.outbox.add(connection, follow_ups, now)
+        self._journal(outcome, route, ran, attempt, now)
+        self._publish_follow_ups(outbox_ids, follow_ups)
+
+    def _journal(
+        self, outcome: Outcome, route: Route, ran: list[tuple[Event, Entry]], attempt: int, now: float
+    ) -> None:
         if self.history is not None and self.history_mode is HistoryMode.ALL:  # committed: now history
             outcome.journal += [
                 entry_row(event, entry, handler=route.name, attempt=attempt, at=now) for event, entry in ran
             ]
-        self._publish_follow_ups(outbox_ids, follow_ups)
 
     def _claimed(
         self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome
@@ -417,12 +502,16 @@ def _wants(handler: Callable[..., Any]) -> tuple[str, ...]:
 
 
 def check_wiring(
-    registry: Registry, services: Mapping[str, object], transaction_ports: Mapping[str, object]
+    registry: Registry,
+    services: Mapping[str, object],
+    transaction_ports: Mapping[str, object],
+    insert_ports: Mapping[str, object] | None = None,
 ) -> None:
     """Fail at start, not at the first event, when a handler asks for a port nobody provides."""
     for route in registry.routes():
         for name in _wants(route.handler):
-            tx_only = name in transaction_ports and route.idempotency is Idempotency.TRANSACTIONAL
+            in_transaction = name in transaction_ports or name in (insert_ports or {})
+            tx_only = in_transaction and route.idempotency is Idempotency.TRANSACTIONAL
             if name != "attempt" and name not in services and not tx_only:
                 mode = route.idempotency
                 raise LookupError(f"{route.task}: handler asks for {name!r}, not wired for {mode} routes")

@@ -38,6 +38,7 @@ def register_route_task(app: Celery, route: Route, dispatcher: Callable[[], Disp
             task=route.task,
             attempt_base=int(attempt),
             due=float(due) if isinstance(due, int | float) else None,
+            redelivered=bool((self.request.delivery_info or {}).get("redelivered", True)),
         )
         current = dispatcher()
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
+
+from sqlalchemy import Table
 
 from handlers.routing import Route
 
@@ -11,6 +13,18 @@ class TransactionPort(Protocol):
     """A port bound to the handler's transaction; `flush()` writes what it buffered."""
 
     def flush(self) -> None: ...
+
+
+class InsertPort(Protocol):
+    """A port that only buffers rows to insert into one table. A handler whose ports are all of
+    this kind runs before the database is touched, and its rows are inserted with its ledger row
+    in one statement (infra/guarded_writes.py)."""
+
+    table: Table
+
+    def take(self) -> list[dict[str, Any]]:
+        """The rows buffered since the last call, ready to insert."""
+        ...
 
 
 class Gate(Protocol):

@@ -28,6 +28,7 @@ from infra.delayed import RedisDelayed
 from infra.demo import RedisDownstreamSwitch, RedisReceiptSender, SqlDepositBook, SystemClock
 from infra.graph.store import SqlChangeJournal, SqlDeltaLinks
 from infra.graph.wiring import GraphAdapters
+from infra.guarded_writes import SqlGuardedWrites
 from infra.heartbeats import RedisHeartbeats
 from infra.history import BufferedHistory, SqlHistory
 from infra.ingress.api_keys import SqlApiKeys
@@ -50,7 +51,7 @@ from infra.transports import EventPublisher
 from infra.transports.effects import SqlEffects
 from infra.transports.redis_stream import RedisStreamGroup, RedisStreamProducer
 from tasks.dispatch import Dispatcher, check_wiring
-from tasks.ports import TransactionPort
+from tasks.ports import InsertPort, TransactionPort
 from workers.bridges.handover import HandOver
 from workers.bridges.redis_stream import RedisStreamBridge
 
@@ -76,6 +77,18 @@ class Fleet:
     @cached_property
     def clock(self) -> SystemClock:
         return SystemClock()
+
+    @cached_property
+    def autocommit_engine(self) -> Engine:
+        """Connections in autocommit, for single statements that are transactions by themselves
+        (infra/guarded_writes.py): no BEGIN, no COMMIT, nothing to reset on return."""
+        return make_engine(
+            self.settings.database_url,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+            pool_size=2,
+            max_overflow=2,
+        )
 
     @cached_property
     def ledger(self) -> SqlLedger:
@@ -264,10 +277,13 @@ class Fleet:
             "email_sends": self.graph.send_records,
             "subscriptions": self.graph.subscriptions,
         }
-        transaction_ports: dict[str, Callable[[Connection], TransactionPort]] = {"deposits": SqlDepositBook}
-        transaction_ports |= {"delta_links": SqlDeltaLinks, "journal": SqlChangeJournal}
-        transaction_ports |= {"orders": SqlOrderBook}
-        check_wiring(self.registry, services, transaction_ports)
+        insert_ports: dict[str, Callable[[], InsertPort]] = {"deposits": SqlDepositBook}
+        transaction_ports: dict[str, Callable[[Connection], TransactionPort]] = {
+            "delta_links": SqlDeltaLinks,
+            "journal": SqlChangeJournal,
+            "orders": SqlOrderBook,
+        }
+        check_wiring(self.registry, services, transaction_ports, insert_ports)
         return Dispatcher(
             registry=self.registry,
             engine=self.engine,
@@ -280,6 +296,8 @@ class Fleet:
             clock=self.clock,
             services=services,
             transaction_ports=transaction_ports,
+            insert_ports=insert_ports,
+            guarded=SqlGuardedWrites(self.autocommit_engine),
             eta_max=self.settings.eta_max,
             gate=RedisGate(self.redis, self.settings.key_prefix, self.settings.rate_limits),
             recorder=PrometheusRecorder(),
@@ -291,6 +309,8 @@ class Fleet:
         if "graph" in self.__dict__:  # built: its SDK client may hold connections
             self.graph.close()
         self.engine.dispose()
+        if "autocommit_engine" in self.__dict__:
+            self.autocommit_engine.dispose()
         self.redis.close()
 
 
@@ -321,6 +341,8 @@ class Runtime:
     def _after_fork(self) -> None:
         if self._fleet is not None and self._pid != os.getpid():
             self._fleet.engine.dispose(close=False)  # leave the parent's connections to the parent
+            if "autocommit_engine" in self._fleet.__dict__:
+                self._fleet.autocommit_engine.dispose(close=False)
             self._fleet = None
         self._pid = os.getpid()
 
