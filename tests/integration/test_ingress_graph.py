@@ -124,6 +124,33 @@ def test_a_batch_of_several_subscriptions_enqueues_the_good_items_and_refuses_th
     assert 'fleet_graph_notifications_rejected_total{reason="unknown_subscription"} 1.0' in metrics
 
 
+def test_a_new_subscription_and_a_renewed_secret_are_accepted_at_once_despite_the_cache(
+    fleet_under_test: FleetUnderTest, webhook: tuple[str, bytes], engine: Engine
+) -> None:
+    base, _ = webhook
+    first = post(base, "/graph/notifications", [graph.change("sub-a", SUBSCRIPTIONS["sub-a"], "u-1")])
+    assert first.json() == {"accepted": 1, "rejected": 0}  # sub-a's secret is cached now
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        renewal = graph_subscriptions.update().where(graph_subscriptions.c.id == "sub-a")
+        connection.execute(renewal.values(client_state="renewed-a"))
+        connection.execute(
+            graph_subscriptions.insert().values(
+                id="sub-c", resource="users", change_type="updated", notification_url="https://fleet.example",
+                client_state="state-c", expires_at=now + timedelta(days=2), status="active", created_at=now,
+                updated_at=now,
+            )
+        )  # fmt: skip
+    items = [
+        graph.change("sub-a", "renewed-a", "u-2"),
+        graph.change("sub-c", "state-c", "u-3"),
+        graph.change("sub-c", "not-state-c", "u-4"),
+    ]
+    response = post(base, "/graph/notifications", items)
+    assert response.json() == {"accepted": 2, "rejected": 1}
+    assert [e["data"]["resourceData"]["id"] for e in graph_queue(fleet_under_test)] == ["u-1", "u-2", "u-3"]
+
+
 def test_lifecycle_notifications_become_their_own_events(
     fleet_under_test: FleetUnderTest, webhook: tuple[str, bytes]
 ) -> None:

@@ -28,6 +28,10 @@ class ApiKeys(Protocol):
 
 
 class SubscriptionSecrets(Protocol):
+    def cached(self, subscription_ids: Collection[str]) -> dict[str, str]:
+        """clientState by subscription id, for the ids remembered and still fresh; no I/O."""
+        ...
+
     def client_states(self, subscription_ids: Collection[str], *, fresh: bool = False) -> dict[str, str]:
         """clientState by subscription id, for the ids that exist; `fresh` skips any cache; blocking."""
         ...

@@ -1,11 +1,13 @@
 """Handing accepted events to the broker from async code, without blocking the event loop.
 
 The publisher is synchronous and returns only once the broker holds the messages (RabbitMQ:
-publisher confirms; Redis: the LPUSH returned), so it runs in a worker thread. Requests that
-arrive while a send is under way are sent together by the next one (group commit): one broker
-round trip for many requests under load, no added wait when idle. Any broker failure answers
-every request of that send with 503: each caller is told nothing was accepted and sends again;
-events that did reach the broker before the failure are deduplicated by their ids downstream.
+publisher confirms; Redis: the LPUSH returned), so it runs in worker threads of its own, one per
+sender: sends never wait behind the request threads' database reads (a flood of unknown Graph
+subscriptions, each read afresh, must not delay every endpoint's 202). Requests that arrive while
+a send is under way are sent together by the next one (group commit): one broker round trip for
+many requests under load, no added wait when idle. Any broker failure answers every request of
+that send with 503: each caller is told nothing was accepted and sends again; events that did
+reach the broker before the failure are deduplicated by their ids downstream.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kombu.exceptions import OperationalError
-from starlette.concurrency import run_in_threadpool
 
 from handlers.envelope import Event
 from handlers.errors import FleetError
@@ -46,6 +48,7 @@ class GroupPublisher:
     _wakeup: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
+    _threads: ThreadPoolExecutor | None = None
 
     async def publish(self, events: Sequence[Event], endpoint: str) -> list[str]:
         """The ids, once the broker holds every event; raises a 503 `Problem` otherwise."""
@@ -64,12 +67,15 @@ class GroupPublisher:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or the app now runs on another loop (tests do that)
             self._loop = loop
+            if self._threads is None:  # built in the serving process, after any fork
+                self._threads = ThreadPoolExecutor(self.senders, thread_name_prefix="fleet-publish")
             self._queue = []
             self._wakeup = asyncio.Event()
             self._tasks = [loop.create_task(self._send_forever()) for _ in range(self.senders)]
 
     async def _send_forever(self) -> None:
-        assert self._wakeup is not None
+        assert self._wakeup is not None and self._threads is not None
+        loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
                 self._wakeup.clear()
@@ -77,7 +83,7 @@ class GroupPublisher:
                 continue
             group = self._take_group()
             try:
-                outcomes = await run_in_threadpool(self._send, group)
+                outcomes = await loop.run_in_executor(self._threads, self._send, group)
             except BaseException as exc:  # every waiter hears the outcome, whatever it was
                 outcomes = [exc] * len(group)
                 if not isinstance(exc, Exception):
