@@ -53,6 +53,8 @@ class LatencyRun:
     other_cores: float
     tenths: tuple[float, ...]
     """Median latency (ms) of each tenth of the items, in the order sent."""
+    cpu_ms: dict[str, float]
+    """CPU per item (ms) of the runner (publishing), the workers and the services."""
 
     @property
     def queued(self) -> bool:
@@ -91,6 +93,12 @@ def print_latency(result: LatencyRun) -> None:
         f"  {result.label}: p50 {lat.p50:.1f} ms, p90 {lat.p90:.1f}, p99 {lat.p99:.1f}, max {lat.max:.1f} "
         f"({lat.count} at {result.achieved_rate:.0f}/s, publisher at most {result.max_lag_ms:.1f} ms late)"
         + disturbed(result.other_cores),
+        flush=True,
+    )
+    cpu = result.cpu_ms
+    print(
+        f"    CPU per item: workers {cpu['workers']:.2f} ms, services {cpu['services']:.2f} ms, "
+        f"runner {cpu['runner']:.2f} ms (publishing and pacing)",
         flush=True,
     )
     print(

@@ -380,13 +380,14 @@ def measure_latency(
         sent[event_id] = sent_at
         max_lag = max(max_lag, lag)
     wait_for_count(deposits.count, len(sent), worker, what=f"{label} latency")
-    other = load.cores()
+    other, used = load.cores(), load.ours()
     recorded = deposits.recorded_at()
     in_order = [recorded[event_id] - sent_at for event_id, sent_at in sent.items()]  # as sent
     first, last = min(sent.values()), max(sent.values())
     achieved = (len(sent) - 1) / (last - first)
     tenths = tuple(Latency.of(part).p50 for part in split(in_order, 10))
-    result = LatencyRun(label, Latency.of(in_order), achieved, max_lag * 1000, other, tenths)
+    cpu_ms = {kind: seconds * 1000 / len(sent) for kind, seconds in used.items()}
+    result = LatencyRun(label, Latency.of(in_order), achieved, max_lag * 1000, other, tenths, cpu_ms)
     print_latency(result)
     return result
 

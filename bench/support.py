@@ -200,6 +200,8 @@ class _CpuSample:
     """user + nice + system jiffies of the whole machine"""
     by_process: dict[int, int]
     """jiffies of each live process of ours (this one, the workers' groups) or of our services"""
+    kinds: dict[int, str]
+    """which each of those processes is: runner, workers or services"""
 
 
 class OtherLoad:
@@ -220,14 +222,30 @@ class OtherLoad:
         other = max(0, end.busy - self._start.busy - ours)
         return other / (os.sysconf("SC_CLK_TCK") * seconds)
 
+    def ours(self) -> dict[str, float]:
+        """CPU seconds the runner, the workers and the services each used since this meter was made
+        (a process that ended meanwhile is not counted)."""
+        end = self._sample()
+        used = {"runner": 0.0, "workers": 0.0, "services": 0.0}
+        if self._start is None or end is None:
+            return {kind: math.nan for kind in used}
+        for pid, jiffies in end.by_process.items():
+            used[end.kinds[pid]] += (jiffies - self._start.by_process.get(pid, 0)) / os.sysconf("SC_CLK_TCK")
+        return used
+
     def _sample(self) -> _CpuSample | None:
         try:
             fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
         except OSError:
             return None
-        return _CpuSample(sum(int(fields[i]) for i in (0, 1, 2)), dict(self._ours()))
+        ours = list(self._ours())
+        return _CpuSample(
+            sum(int(fields[i]) for i in (0, 1, 2)),
+            {pid: jiffies for pid, jiffies, _ in ours},
+            {pid: kind for pid, _, kind in ours},
+        )
 
-    def _ours(self) -> Iterator[tuple[int, int]]:
+    def _ours(self) -> Iterator[tuple[int, int, str]]:
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -237,5 +255,10 @@ class OtherLoad:
                 continue
             name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
             pid = int(entry.name)
-            if pid == os.getpid() or int(rest[2]) in self._groups or name in SERVICES:
-                yield pid, int(rest[11]) + int(rest[12])
+            jiffies = int(rest[11]) + int(rest[12])
+            if pid == os.getpid():
+                yield pid, jiffies, "runner"
+            elif int(rest[2]) in self._groups:
+                yield pid, jiffies, "workers"
+            elif name in SERVICES:
+                yield pid, jiffies, "services"

@@ -5,32 +5,39 @@ runs the handlers first, without I/O, and hands their rows here. On PostgreSQL t
 database as one statement in autocommit, which is its own transaction:
 
     WITH fresh AS (INSERT INTO fleet_processed_events ... ON CONFLICT DO NOTHING RETURNING event_key),
-         w0 AS (INSERT INTO <table> SELECT ... FROM unnest(...) u WHERE u._key IN (SELECT * FROM fresh)),
+         w0 AS (INSERT INTO <table> SELECT ... FROM <rows> r WHERE r._key IN (SELECT * FROM fresh)),
          ...
-         outbox AS (INSERT INTO fleet_outbox SELECT ... WHERE u._key IN (...) RETURNING id)
+         outbox AS (INSERT INTO fleet_outbox SELECT ... WHERE r._key IN (...) RETURNING id)
     SELECT 'fresh', event_key ... UNION ALL SELECT 'outbox', id ...
 
 A row of an event whose ledger row existed is filtered out; a concurrent duplicate's INSERT waits
 on the key until the first commits, then finds it taken, so exactly one takes effect, as in the
 transaction it replaces. One round trip instead of four (BEGIN, ledger, effects, COMMIT).
-SQLite cannot modify data in a WITH clause: there `supported` is false and the dispatcher keeps
-the transaction.
+`<rows>` is a VALUES list of scalar parameters for a few events (cheap to send, and planned once
+per shape: psycopg prepares repeated statements), and one array per column through `unnest()`
+for a batch. SQLite cannot modify data in a WITH clause: there `supported` is false and the
+dispatcher keeps the transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, Float, Integer, Table, text
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy import BigInteger, Engine, Float, Integer, Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 
 from infra.schema import outbox as outbox_table
 from infra.schema import processed_events as ledger_table
 
+VALUES_UP_TO = 8
+"""Rows of a table sent as scalar parameters; more go as arrays (one parameter per column)."""
+
 _PG_ARRAY = {BigInteger: "int8[]", Integer: "int4[]", Float: "float8[]"}
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 @dataclass
@@ -58,21 +65,18 @@ class SqlGuardedWrites:
 
     def apply(self, handler: str, writes: Sequence[EventWrites], now: float) -> Applied:
         """Record `writes` under `handler`; only the events new to the ledger take effect."""
-        parts: list[str] = []
-        params: dict[str, Any] = {}
+        statement = _Statement()
         keys = list(dict.fromkeys(write.key for write in writes))
-        ledger_rows: dict[str, list[Any]] = {
+        ledger: dict[str, list[Any]] = {
             "handler": [handler] * len(keys),
             "event_key": keys,
             "status": ["done"] * len(keys),
-            "processed_at": [now] * len(keys),
         }
-        parts.append(
-            f"fresh AS ({_insert(ledger_table, ledger_rows, 'l', params)}"
-            " ON CONFLICT (handler, event_key) DO NOTHING RETURNING event_key)"
-        )
+        ledger["processed_at"] = [now] * len(keys)
+        on_conflict = " ON CONFLICT (handler, event_key) DO NOTHING RETURNING event_key"
+        statement.add("fresh", ledger_table, ledger, suffix=on_conflict)
         for n, (table, columns) in enumerate(_by_table(writes).items()):
-            parts.append(f"w{n} AS ({_insert(table, columns, f'w{n}', params, guarded=True)})")
+            statement.add(f"w{n}", table, columns, guarded=True)
         follow_ups: dict[str, list[Any]] = {"_key": [], "created_at": [], "event": []}
         for write in writes:
             for body in write.follow_ups:
@@ -81,29 +85,105 @@ class SqlGuardedWrites:
                 follow_ups["event"].append(body)
         selects = ["SELECT 'fresh', event_key, NULL::int8 FROM fresh"]
         if follow_ups["_key"]:
-            insert = _insert(outbox_table, follow_ups, "o", params, guarded=True)
-            parts.append(f"outbox AS ({insert} RETURNING id)")
+            statement.add("outbox", outbox_table, follow_ups, guarded=True, suffix=" RETURNING id")
             selects.append("SELECT 'outbox', NULL, id FROM outbox")
-        sql = "WITH " + ",\n".join(parts) + "\n" + " UNION ALL ".join(selects)
+        sql = "WITH " + ",\n".join(statement.parts) + "\n" + " UNION ALL ".join(selects)
         fresh: set[str] = set()
         outbox_ids: list[int] = []
-        with self._engine.connect() as connection:
-            for kind, key, outbox_id in connection.execute(_statement(sql), params):
-                if kind == "fresh":
-                    fresh.add(key)
-                else:
-                    outbox_ids.append(outbox_id)
+        for kind, key, outbox_id in self._execute(sql, statement.params):
+            if kind == "fresh":
+                fresh.add(key)
+            else:
+                outbox_ids.append(outbox_id)
         return Applied(fresh, outbox_ids)
 
+    def _execute(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        """Run the driver's SQL on a pooled connection: a SQLAlchemy execution would cost as much
+        CPU as the statement itself. Driver errors leave as SQLAlchemy's (infra/failures.py
+        knows those), and a connection that broke is not put back."""
+        dbapi = self._engine.dialect.loaded_dbapi
+        connection = self._engine.raw_connection()
+        try:
+            return list(connection.driver_connection.execute(sql, params))  # type: ignore[union-attr]
+        except dbapi.Error as exc:
+            broken = isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError)
+            if broken:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(
+                sql, params, exc, dbapi.Error, connection_invalidated=broken, dialect=self._engine.dialect
+            ) from exc
+        finally:
+            connection.close()  # back to the pool (or discarded, when invalidated)
 
-@lru_cache(maxsize=256)
-def _statement(sql: str) -> TextClause:
-    """One TextClause per shape of batch: parsing its parameters once, not per message."""
-    return text(sql)
+
+class _Statement:
+    """The WITH clauses of one guarded statement and their parameters (psycopg's pyformat)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: dict[str, Any] = {}
+
+    def add(
+        self,
+        name: str,
+        table: Table,
+        columns: Mapping[str, list[Any]],
+        *,
+        guarded: bool = False,
+        suffix: str = "",
+    ) -> None:
+        """`name AS (INSERT INTO table ...)`; `guarded`: only rows whose `_key` is fresh."""
+        names = [column for column in columns if column != "_key"]
+        count = len(next(iter(columns.values())))
+        if guarded or count > VALUES_UP_TO:
+            few = count <= VALUES_UP_TO
+            rows = self._values(name, table, columns) if few else self._arrays(name, table, columns)
+            chosen = ", ".join(f"r.{column}" for column in names)
+            sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {chosen} FROM {rows}"  # noqa: S608 - names from our schema
+            if guarded:
+                sql += " WHERE r._key IN (SELECT event_key FROM fresh)"
+        else:  # the ledger's few rows: a plain VALUES list, typed by its columns
+            values = ", ".join(
+                "(" + ", ".join(self._param(f"{name}_{n}_{c}", columns[c][n]) for c in names) + ")"
+                for n in range(count)
+            )
+            sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values}"  # noqa: S608 - names from our schema
+        self.parts.append(f"{name} AS ({sql}{suffix})")
+
+    def _values(self, name: str, table: Table, columns: Mapping[str, list[Any]]) -> str:
+        count = len(next(iter(columns.values())))
+        rows = []
+        for n in range(count):
+            cells = [
+                f"CAST({self._param(f'{name}_{n}_{column}', values[n])} AS {_sql_type(table, column)})"
+                for column, values in columns.items()
+            ]
+            rows.append("(" + ", ".join(cells) + ")")
+        return f"(VALUES {', '.join(rows)}) AS r({', '.join(columns)})"
+
+    def _arrays(self, name: str, table: Table, columns: Mapping[str, list[Any]]) -> str:
+        arrays = [
+            f"CAST({self._param(f'{name}_{column}', values)} AS {_array_type(table, column)})"
+            for column, values in columns.items()
+        ]
+        return f"unnest({', '.join(arrays)}) AS r({', '.join(columns)})"
+
+    def _param(self, name: str, value: Any) -> str:
+        self.params[name] = value
+        return f"%({name})s"
+
+
+@cache
+def _sql_type(table: Table, column: str) -> str:
+    return "TEXT" if column == "_key" else str(table.c[column].type.compile(dialect=_DIALECT))
+
+
+def _array_type(table: Table, column: str) -> str:
+    return "text[]" if column == "_key" else _PG_ARRAY.get(type(table.c[column].type), "text[]")
 
 
 def _by_table(writes: Sequence[EventWrites]) -> dict[Table, dict[str, list[Any]]]:
-    """Each table's rows as one array per column, with `_key` naming the event of each row."""
+    """Each table's rows as one list per column, with `_key` naming the event of each row."""
     tables: dict[Table, dict[str, list[Any]]] = {}
     for write in writes:
         for table, rows in write.rows:
@@ -113,22 +193,3 @@ def _by_table(writes: Sequence[EventWrites]) -> dict[Table, dict[str, list[Any]]
                 for name, value in row.items():
                     columns[name].append(value)
     return tables
-
-
-def _insert(
-    table: Table, columns: Mapping[str, list[Any]], tag: str, params: dict[str, Any], *, guarded: bool = False
-) -> str:
-    """INSERT ... SELECT FROM unnest(one array per column); `guarded`: only rows of fresh events."""
-    names = [name for name in columns if name != "_key"]
-    arrays = []
-    for name in columns:
-        params[f"{tag}_{name}"] = columns[name]
-        kind = "text[]" if name == "_key" else _PG_ARRAY.get(type(table.c[name].type), "text[]")
-        arrays.append(f"CAST(:{tag}_{name} AS {kind})")
-    aliases = ", ".join(f'"{name}"' for name in columns)
-    source = f"unnest({', '.join(arrays)}) AS u({aliases})"
-    chosen = ", ".join(f'u."{name}"' for name in names)
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {chosen} FROM {source}"  # noqa: S608 - names from our schema
-    if guarded:
-        sql += " WHERE u._key IN (SELECT event_key FROM fresh)"
-    return sql

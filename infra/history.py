@@ -25,7 +25,7 @@ from infra.db import insert_rows
 from infra.schema import event_history
 
 log = logging.getLogger("fleet.history")
-FLUSH_INTERVAL = 0.5
+FLUSH_INTERVAL = 2.0
 """Seconds a history entry may wait in a worker before it is written."""
 
 

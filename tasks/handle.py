@@ -58,4 +58,4 @@ def register_route_task(app: Celery, route: Route, dispatcher: Callable[[], Disp
                     "%s: unexpected failure; message sent again in %.1fs", route.task, delay, exc_info=True
                 )
             raise self.retry(exc=exc, countdown=delay) from exc
-        return outcome.__dict__
+        return outcome.counts()  # Celery reprs it for its log: the counts, not the history

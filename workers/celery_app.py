@@ -28,13 +28,18 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet])
     app = Celery("fleet", set_as_current=False)
     app.config_from_object(celeryconfig)
     transport_options: dict[str, Any]
+    transport = None
     if settings.broker_is_redis:
+        transport = "infra.redis_transport:Transport"  # kombu's, sharing one client per channel
         transport_options = {
             "visibility_timeout": settings.visibility_timeout,
             # kombu sweeps for a dead worker's unacknowledged messages every interval x throttle
             # seconds (100 s by default, whatever the timeout): sweep every tenth of the timeout.
             "unacked_restore_interval": max(1, min(60, settings.visibility_timeout // 10)),
             "unacked_restore_throttle": 1,
+            # The fleet sends no priorities: one Redis list per queue, not four, so every BRPOP
+            # and every wake-up watches a quarter of the keys.
+            "priority_steps": [0],
         }
     else:
         transport_options = {"confirm_publish": True}  # RabbitMQ: a send returns once it is durable
@@ -42,6 +47,7 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet])
     queues = [prefix + name for name in (*registry.queues(), MAINTENANCE_QUEUE)]
     app.conf.update(
         broker_url=settings.broker_url,
+        broker_transport=transport,
         broker_transport_options=transport_options,
         task_queues=[Queue(name, routing_key=name) for name in queues],
         worker_prefetch_multiplier=settings.prefetch_multiplier,

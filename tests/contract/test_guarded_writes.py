@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from infra.db import make_engine
-from infra.guarded_writes import EventWrites, SqlGuardedWrites
+from infra.guarded_writes import VALUES_UP_TO, EventWrites, SqlGuardedWrites
 from infra.ledger import SqlLedger, digest
 from infra.schema import demo_deposits, outbox, processed_events
 
@@ -65,6 +65,16 @@ def test_an_event_already_in_the_ledger_writes_nothing_and_its_neighbour_still_d
     assert guarded.apply("other-handler", [deposit_writes(A)], now=12.0).fresh == {digest(A)}, (
         "the ledger is per handler"
     )
+
+
+def test_a_batch_sent_as_arrays_keeps_the_same_promise(engine: Engine, guarded: SqlGuardedWrites) -> None:
+    keys = [("src", f"n{n:02}") for n in range(VALUES_UP_TO * 3)]
+    guarded.apply("h", [deposit_writes(key) for key in keys[::4]], now=1.0)  # a few done before
+    applied = guarded.apply("h", [deposit_writes(key, f'{{"n": "{key[1]}"}}') for key in keys], now=2.0)
+    new = [key for n, key in enumerate(keys) if n % 4]
+    assert applied.fresh == {digest(key) for key in new}
+    assert len(applied.outbox_ids) == len(new) == count(engine, outbox)
+    assert deposits(engine) == sorted(key[1] for key in keys), "each deposit once, old or new"
 
 
 def test_the_classic_ledger_and_the_guarded_statement_agree(
