@@ -6,12 +6,9 @@ The hook timeline for a message of n events of one route:
 1. decode: an event that breaks the envelope is dead-lettered at once (permanent);
 2. count the start in the message's attempt record (infra/attempts.py): written before any
    handler runs; its reply is read first only when the broker flags the message redelivered;
-3. first delivery of a transactional route: the fast path, all n at once, so a busy fleet pays
-   one commit per message, not per event. A route whose ports only buffer inserts runs its
-   handlers first and writes ledger rows, effects and outbox rows in one guarded statement
-   (infra/guarded_writes.py: one round trip); other routes take the ledger rows, run the
-   handlers and write the outbox rows in one transaction. If any handler raises, nothing is
-   kept and the message falls back to:
+3. first delivery of a transactional route: the fast path, all n at once (tasks/effects.py: one
+   guarded statement, or one transaction), so a busy fleet pays one commit per message, not per
+   event; if any handler raises, nothing is kept and the message falls back to:
 4. one event at a time (a redelivered message, a fallback, claim and natural routes): each run is
    counted first, so an event that kills its worker every time is dead-lettered without running
    once its runs pass the limit, and its neighbours still take effect;
@@ -30,33 +27,27 @@ behind a crashing neighbour may be charged one run it never made).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
-
-from sqlalchemy import Connection, Engine
 
 from handlers.envelope import Event, parse_event
 from handlers.errors import InvalidEvent, PermanentError, RateLimited
 from handlers.ports import Clock
 from handlers.registry import Idempotency, Registry, Route
 from infra.attempts import MessageStart, RedisAttempts
-from infra.db import insert_rows
 from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
 from infra.failures import INFRASTRUCTURE_FAILURES, is_infrastructure_failure
-from infra.guarded_writes import EventWrites, SqlGuardedWrites
 from infra.history import HistoryMode, HistoryWriter, entry_row
 from infra.history import Outcome as Entry
-from infra.ledger import SqlLedger, digest
-from infra.outbox import SqlOutbox
+from infra.ledger import digest
 from infra.publisher import CeleryPublisher
 from tasks.burial import bury_event, bury_raw
-from tasks.ports import Gate, InsertPort, NoRecorder, OpenGate, Recorder, TransactionPort
+from tasks.effects import Effects
+from tasks.ports import Gate, NoRecorder, OpenGate, Recorder
 
 log = logging.getLogger("fleet.dispatch")
 FIRST_DELIVERY = MessageStart(deliveries=1, fell_back=False)
@@ -95,16 +86,6 @@ class Outcome:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """An event whose handler ran before the database was touched; `writes` None: a repeat of an
-    earlier event in the same message."""
-
-    event: Event
-    writes: EventWrites | None
-    follow_ups: list[Event]
-
-
 class WorkerLost(Exception):
     """The worker died while running this event, more often than its attempts allow."""
 
@@ -112,22 +93,13 @@ class WorkerLost(Exception):
 @dataclass
 class Dispatcher:
     registry: Registry
-    engine: Engine
-    ledger: SqlLedger
-    outbox: SqlOutbox
+    effects: Effects
+    """How each idempotency mode takes effect (tasks/effects.py)."""
     dead_letters: SqlDeadLetters
     attempts: RedisAttempts
     publisher: CeleryPublisher
     delayed: RedisDelayed
     clock: Clock
-    services: Mapping[str, object]
-    """Process-wide ports, by the keyword a handler names them with."""
-    transaction_ports: Mapping[str, Callable[[Connection], TransactionPort]]
-    """Ports bound to the handler's transaction (transactional routes only)."""
-    insert_ports: Mapping[str, Callable[[], InsertPort]] = field(default_factory=dict)
-    """Ports that only buffer rows to insert (transactional routes only)."""
-    guarded: SqlGuardedWrites | None = None
-    """Writes an insert-only route's rows with its ledger rows in one statement, where supported."""
     eta_max: float = 300.0
     gate: Gate = field(default_factory=OpenGate)
     recorder: Recorder = field(default_factory=NoRecorder)
@@ -267,6 +239,33 @@ class Dispatcher:
                 self.gate.record(route, failed=0 if isinstance(exc, PermanentError) else 1)
                 self._failed(route, event, attempt, exc, outcome)
 
+    def _transactional(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
+        for event, entry in self.effects.transactional(route, events, attempt):
+            if entry is Entry.HANDLED:
+                outcome.handled += 1
+            else:
+                outcome.duplicates += 1
+            self._note(outcome, route, event, entry, attempt=attempt)
+
+    def _claimed(
+        self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome
+    ) -> None:
+        result = self.effects.claimed(route, event, attempt, owner=delivery.message_id)
+        if isinstance(result, float):  # another live message runs it: look again when its lease ends
+            self._later(route, [event], attempt - 1, result + 1.0)
+            outcome.postponed += 1
+            return
+        if result is Entry.HANDLED:
+            outcome.handled += 1
+        else:
+            outcome.duplicates += 1
+        self._note(outcome, route, event, result, attempt=attempt)
+
+    def _natural(self, route: Route, event: Event, attempt: int, outcome: Outcome) -> None:
+        self.effects.natural(route, event, attempt)
+        outcome.handled += 1
+        self._note(outcome, route, event, Entry.HANDLED, attempt=attempt)
+
     def _run_one(
         self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome
     ) -> None:
@@ -276,150 +275,6 @@ class Dispatcher:
             self._claimed(route, event, attempt, delivery, outcome)
         else:
             self._natural(route, event, attempt, outcome)
-
-    def _transactional(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
-        if self.guarded is not None and self.guarded.supported and self._insert_only(route):
-            planned = self._plan(route, events, attempt)
-            if planned is not None:
-                self._apply_planned(route, planned, attempt, outcome)
-                return
-        self._in_transaction(route, events, attempt, outcome)
-
-    def _insert_only(self, route: Route) -> bool:
-        """Whether every transaction port the handler wants only buffers rows to insert."""
-        return not any(name in self.transaction_ports for name in _wants(route.handler))
-
-    def _plan(self, route: Route, events: list[Event], attempt: int) -> list[Planned] | None:
-        """Run the handlers before the database is touched (their ports only buffer rows); None
-        if one raised: then the ledger decides first, so a duplicate never runs its handler."""
-        planned: list[Planned] = []
-        seen: set[tuple[str, str]] = set()
-        wanted = _wants(route.handler)
-        for event in events:
-            if event.key in seen:
-                planned.append(Planned(event, None, []))
-                continue
-            seen.add(event.key)
-            ports = {name: make() for name, make in self.insert_ports.items() if name in wanted}
-            try:
-                follow_ups = self._call(route, event, attempt, ports)
-            except Exception:
-                return None
-            writes = EventWrites(digest(event.key), [(port.table, port.take()) for port in ports.values()])
-            writes.follow_ups = [follow_up.to_json().decode() for follow_up in follow_ups]
-            planned.append(Planned(event, writes, follow_ups))
-        return planned
-
-    def _apply_planned(self, route: Route, planned: list[Planned], attempt: int, outcome: Outcome) -> None:
-        assert self.guarded is not None
-        now = self.clock.now()
-        applied = self.guarded.apply(route.name, [p.writes for p in planned if p.writes is not None], now)
-        follow_ups: list[Event] = []
-        ran: list[tuple[Event, Entry]] = []
-        for item in planned:
-            if item.writes is not None and item.writes.key in applied.fresh:
-                follow_ups += item.follow_ups
-                outcome.handled += 1
-                ran.append((item.event, Entry.HANDLED))
-            else:
-                outcome.duplicates += 1
-                ran.append((item.event, Entry.DUPLICATE))
-        self._journal(outcome, route, ran, attempt, now)
-        self._publish_follow_ups(applied.outbox_ids, follow_ups)
-
-    def _in_transaction(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
-        """The ledger rows first, then the handlers of the new events, in one transaction."""
-        now = self.clock.now()
-        follow_ups: list[Event] = []
-        wanted = _wants(route.handler)
-        with self.engine.begin() as connection:
-            fresh = self.ledger.record(connection, route.name, [event.key for event in events], now)
-            ports = {
-                name: make(connection) for name, make in self.transaction_ports.items() if name in wanted
-            }
-            inserts = {name: make() for name, make in self.insert_ports.items() if name in wanted}
-            ran: list[tuple[Event, Entry]] = []
-            for event in events:
-                if event.key in fresh:
-                    fresh.discard(event.key)
-                    follow_ups += self._call(route, event, attempt, {**ports, **inserts})
-                    outcome.handled += 1
-                    ran.append((event, Entry.HANDLED))
-                else:
-                    outcome.duplicates += 1
-                    ran.append((event, Entry.DUPLICATE))
-            for port in ports.values():
-                port.flush()
-            for insert in inserts.values():
-                insert_rows(connection, insert.table, insert.take())
-            outbox_ids = self.outbox.add(connection, follow_ups, now)
-        self._journal(outcome, route, ran, attempt, now)
-        self._publish_follow_ups(outbox_ids, follow_ups)
-
-    def _journal(
-        self, outcome: Outcome, route: Route, ran: list[tuple[Event, Entry]], attempt: int, now: float
-    ) -> None:
-        if self.history is not None and self.history_mode is HistoryMode.ALL:  # committed: now history
-            outcome.journal += [
-                entry_row(event, entry, handler=route.name, attempt=attempt, at=now) for event, entry in ran
-            ]
-
-    def _claimed(
-        self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome
-    ) -> None:
-        claims = self.ledger.claim(
-            route.name, [event.key], delivery.message_id, route.lease, self.clock.now()
-        )
-        if event.key in claims.done:
-            outcome.duplicates += 1
-            self._note(outcome, route, event, Entry.DUPLICATE, attempt=attempt)
-            return
-        if event.key in claims.busy:  # another live message runs it now: look again when its lease ends
-            self._later(route, [event], attempt - 1, claims.busy[event.key] + 1.0)
-            outcome.postponed += 1
-            return
-        try:
-            follow_ups = self._call(route, event, attempt, {})
-        except BaseException:
-            self.ledger.release(route.name, event.key, delivery.message_id)
-            raise
-        with self.engine.begin() as connection:
-            if not self.ledger.complete(
-                connection, route.name, [event.key], delivery.message_id, self.clock.now()
-            ):
-                log.error(
-                    "claim on %s/%s was taken over before it completed: lease %ss too short",
-                    event.source,
-                    event.id,
-                    route.lease,
-                )
-            outbox_ids = self.outbox.add(connection, follow_ups, self.clock.now())
-        self._publish_follow_ups(outbox_ids, follow_ups)
-        outcome.handled += 1
-        self._note(outcome, route, event, Entry.HANDLED, attempt=attempt)
-
-    def _natural(self, route: Route, event: Event, attempt: int, outcome: Outcome) -> None:
-        follow_ups = self._call(route, event, attempt, {})
-        if follow_ups:
-            with self.engine.begin() as connection:
-                outbox_ids = self.outbox.add(connection, follow_ups, self.clock.now())
-            self._publish_follow_ups(outbox_ids, follow_ups)
-        outcome.handled += 1
-        self._note(outcome, route, event, Entry.HANDLED, attempt=attempt)
-
-    def _call(self, route: Route, event: Event, attempt: int, ports: Mapping[str, object]) -> list[Event]:
-        kwargs: dict[str, object] = {}
-        for name in _wants(route.handler):
-            if name == "attempt":
-                kwargs[name] = attempt
-            elif name in ports:
-                kwargs[name] = ports[name]
-            else:
-                kwargs[name] = self.services[name]
-        follow_ups = list(route.handler(event, **kwargs) or ())
-        for follow_up in follow_ups:
-            self.registry.route_for(follow_up.type)  # an unroutable follow-up fails its cause, before commit
-        return follow_ups
 
     def _failed(self, route: Route, event: Event, attempt: int, exc: Exception, outcome: Outcome) -> None:
         if isinstance(exc, PermanentError) or route.retry.exhausted(attempt):
@@ -477,41 +332,5 @@ class Dispatcher:
             message = {"task": route.task, "events": bodies, "attempt": attempt_base}
             self.delayed.add(message, self.clock.now() + delay)
 
-    def _publish_follow_ups(self, outbox_ids: list[int], follow_ups: list[Event]) -> None:
-        if not follow_ups:
-            return
-        try:
-            self.publisher.publish(follow_ups)
-        except Exception:  # the relay publishes them later; the rows stay
-            log.warning("follow-ups left in the outbox for the relay", exc_info=True)
-            return
-        self.outbox.remove(outbox_ids)
-
     def _dead_letter(self, route: Route, event: Event, attempts: int, exc: BaseException) -> None:
         bury_event(self.dead_letters, route, event, attempts, exc)
-
-
-@cache
-def _wants(handler: Callable[..., Any]) -> tuple[str, ...]:
-    """The keyword parameters a handler asks to be given."""
-    return tuple(
-        name
-        for name, parameter in inspect.signature(handler).parameters.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-    )
-
-
-def check_wiring(
-    registry: Registry,
-    services: Mapping[str, object],
-    transaction_ports: Mapping[str, object],
-    insert_ports: Mapping[str, object] | None = None,
-) -> None:
-    """Fail at start, not at the first event, when a handler asks for a port nobody provides."""
-    for route in registry.routes():
-        for name in _wants(route.handler):
-            in_transaction = name in transaction_ports or name in (insert_ports or {})
-            tx_only = in_transaction and route.idempotency is Idempotency.TRANSACTIONAL
-            if name != "attempt" and name not in services and not tx_only:
-                mode = route.idempotency
-                raise LookupError(f"{route.task}: handler asks for {name!r}, not wired for {mode} routes")

@@ -50,7 +50,8 @@ from infra.throttle import RedisGate
 from infra.transports import EventPublisher
 from infra.transports.effects import SqlEffects
 from infra.transports.redis_stream import RedisStreamGroup, RedisStreamProducer
-from tasks.dispatch import Dispatcher, check_wiring
+from tasks.dispatch import Dispatcher
+from tasks.effects import Effects, check_wiring
 from tasks.ports import InsertPort, TransactionPort
 from workers.bridges.handover import HandOver
 from workers.bridges.redis_stream import RedisStreamBridge
@@ -284,20 +285,26 @@ class Fleet:
             "orders": SqlOrderBook,
         }
         check_wiring(self.registry, services, transaction_ports, insert_ports)
-        return Dispatcher(
+        effects = Effects(
             registry=self.registry,
             engine=self.engine,
             ledger=self.ledger,
             outbox=self.outbox,
-            dead_letters=self.dead_letters,
-            attempts=self.attempts,
             publisher=self.publisher,
-            delayed=self.delayed,
             clock=self.clock,
             services=services,
             transaction_ports=transaction_ports,
             insert_ports=insert_ports,
             guarded=SqlGuardedWrites(self.autocommit_engine),
+        )
+        return Dispatcher(
+            registry=self.registry,
+            effects=effects,
+            dead_letters=self.dead_letters,
+            attempts=self.attempts,
+            publisher=self.publisher,
+            delayed=self.delayed,
+            clock=self.clock,
             eta_max=self.settings.eta_max,
             gate=RedisGate(self.redis, self.settings.key_prefix, self.settings.rate_limits),
             recorder=PrometheusRecorder(),

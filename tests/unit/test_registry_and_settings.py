@@ -7,7 +7,7 @@ from handlers.demo.routes import ROUTES as DEMO_ROUTES
 from handlers.errors import UnknownEventType
 from handlers.registry import ROUTES, Registry
 from infra.settings import Settings
-from tasks.dispatch import check_wiring
+from tasks.effects import check_wiring
 
 
 def test_an_unknown_type_is_a_permanent_error_naming_it() -> None:
