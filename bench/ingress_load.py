@@ -1,16 +1,22 @@
 """Load for the ingress benchmark: a lean HTTP/1.1 keep-alive client on asyncio streams, closed-
 loop (as fast as answers come) and open-loop (a fixed rate; a request that could not be sent on
 time because its connection was still busy is timed from when it was due, so a slow server cannot
-hide its queue), and the bare ASGI app that answers 202 doing nothing."""
+hide its queue), and the two bare ASGI apps the fleet is compared with: one answers 202 doing
+nothing, the other first sends the items as one message through a stock Celery app."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from celery import Celery
+from starlette.concurrency import run_in_threadpool
 
 
 async def bare_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
@@ -23,6 +29,37 @@ async def bare_app(scope: dict[str, Any], receive: Callable[..., Any], send: Cal
         more = message.get("more_body", False)
     await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
     await send({"type": "http.response.body", "body": b""})
+
+
+def send_app() -> Callable[..., Any]:
+    """The same durable work as the fleet, with stock tools and no fleet code: read the body,
+    `json.loads` it, send its items as ONE message with a plain Celery app's `send_task` (default
+    settings, stock kombu Redis transport) from Starlette's thread pool, as a sync FastAPI endpoint
+    would, then answer 202. `uvicorn --factory bench.ingress_load:send_app`; broker and queue from
+    BENCH_SEND_BROKER_URL and BENCH_SEND_QUEUE. The items go as `kwargs["events"]`, so the runner
+    counts them on the queue as it counts the fleet's."""
+    celery = Celery("bench_send", broker=os.environ["BENCH_SEND_BROKER_URL"])
+    queue = os.environ["BENCH_SEND_QUEUE"]
+
+    def publish(items: list[Any]) -> None:
+        celery.send_task("bench.ingress.items", kwargs={"events": items}, queue=queue)
+
+    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        if scope["method"] == "POST":  # not the runner's GET /healthz
+            body = json.loads(b"".join(chunks))
+            items = body["value"] if isinstance(body, dict) and "value" in body else body
+            await run_in_threadpool(publish, items if isinstance(items, list) else [items])
+        await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
 
 
 def raw_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
