@@ -23,9 +23,9 @@ from tests.support.processes import wait_until
 # commit of a step that confirmed an order and the publication of its follow-ups.
 CRASH_AFTER_COMMIT = """
 import os
-from tasks import dispatch
+from tasks import effects
 
-_publish = dispatch.Dispatcher._publish_follow_ups
+_publish = effects.Effects._publish_follow_ups
 
 def _die_before_publishing(self, outbox_ids, follow_ups):
     if any(event.type == "orders.order_confirmed" for event in follow_ups):
@@ -33,7 +33,7 @@ def _die_before_publishing(self, outbox_ids, follow_ups):
         os._exit(137)
     return _publish(self, outbox_ids, follow_ups)
 
-dispatch.Dispatcher._publish_follow_ups = _die_before_publishing
+effects.Effects._publish_follow_ups = _die_before_publishing
 """
 
 
