@@ -83,9 +83,6 @@ class RedisAttempts:
         self._prefix = prefix
         self._finished: list[str] = []
 
-    def started(self, message_id: str) -> MessageStart:
-        return self.start(message_id).result()
-
     def start(self, message_id: str) -> PendingStart:
         """Count the message's start: sent now, its reply read by `PendingStart.result()`."""
         key = keys.message(self._prefix, message_id)
