@@ -62,14 +62,17 @@ class GraphWebhook:
         if not isinstance(items, list):
             raise Problem(400, "a notification collection is a JSON object with a 'value' array")
         states = self.secrets.cached({item["subscriptionId"] for item in items if _well_formed(item)})
-        if len(items) > INLINE_ITEMS or _doubtful(items, states) or any(map(_is_rich, items)):
+        doubtful, rich = _doubtful(items, states), any(map(_is_rich, items))
+        if len(items) > INLINE_ITEMS or doubtful or rich:
             # A secret to read from the database, keys to fetch, RSA to do, or simply many items:
             # not on the event loop, which would stall every other request meanwhile.
-            events, rejected = await run_in_threadpool(self._verify, collection, items, states)
+            events, rejected = await run_in_threadpool(
+                self._verify, collection, items, states, doubtful=doubtful, rich=rich
+            )
         else:
             # The usual case: every secret known and matching; a few microseconds an item, and a
             # hop to a worker thread and back would cost more than the work (and the GIL, in p99).
-            events, rejected = self._verify(collection, items, states)
+            events, rejected = self._verify(collection, items, states, doubtful=doubtful, rich=rich)
         for reason in rejected:
             GRAPH_REJECTED.labels(reason).inc()
         if rejected:
@@ -86,14 +89,20 @@ class GraphWebhook:
         return PlainTextResponse(token, headers={"X-Content-Type-Options": "nosniff"})
 
     def _verify(
-        self, collection: dict[str, Any], items: list[Any], states: dict[str, str]
+        self,
+        collection: dict[str, Any],
+        items: list[Any],
+        states: dict[str, str],
+        *,
+        doubtful: set[str],
+        rich: bool,
     ) -> tuple[list[Event], list[str]]:
         """Events of the good items and the reasons of the refused ones. `states`: the secrets
-        cached; blocks (database, JWKS) only if one is missing or did not match, or items are rich."""
-        doubtful = _doubtful(items, states)
+        cached; blocks (database, JWKS) only if some are `doubtful` (missing from the cache or not
+        matching) or items are `rich`."""
         if doubtful:  # a cached secret may be stale, a new subscription not cached yet: ask again
             states = {**states, **self.secrets.client_states(doubtful, fresh=True)}
-        tokens = self._check_tokens(collection.get("validationTokens")) if any(map(_is_rich, items)) else None
+        tokens = self._check_tokens(collection.get("validationTokens")) if rich else None
         events: list[Event] = []
         rejected: list[str] = []
         for item in items:
