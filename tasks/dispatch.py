@@ -241,11 +241,7 @@ class Dispatcher:
 
     def _transactional(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
         for event, entry in self.effects.transactional(route, events, attempt):
-            if entry is Entry.HANDLED:
-                outcome.handled += 1
-            else:
-                outcome.duplicates += 1
-            self._note(outcome, route, event, entry, attempt=attempt)
+            self._took_effect(outcome, route, event, entry, attempt)
 
     def _claimed(
         self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome
@@ -255,16 +251,19 @@ class Dispatcher:
             self._later(route, [event], attempt - 1, result + 1.0)
             outcome.postponed += 1
             return
-        if result is Entry.HANDLED:
-            outcome.handled += 1
-        else:
-            outcome.duplicates += 1
-        self._note(outcome, route, event, result, attempt=attempt)
+        self._took_effect(outcome, route, event, result, attempt)
 
     def _natural(self, route: Route, event: Event, attempt: int, outcome: Outcome) -> None:
         self.effects.natural(route, event, attempt)
-        outcome.handled += 1
-        self._note(outcome, route, event, Entry.HANDLED, attempt=attempt)
+        self._took_effect(outcome, route, event, Entry.HANDLED, attempt)
+
+    def _took_effect(self, outcome: Outcome, route: Route, event: Event, entry: Entry, attempt: int) -> None:
+        """Count an event HANDLED now or found a DUPLICATE, and note it for the history."""
+        if entry is Entry.HANDLED:
+            outcome.handled += 1
+        else:
+            outcome.duplicates += 1
+        self._note(outcome, route, event, entry, attempt=attempt)
 
     def _run_one(
         self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome
