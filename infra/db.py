@@ -78,14 +78,17 @@ def insert_rows(
     return [row[0] for row in result] if returning else []
 
 
+def pg_array_type(table: Table, column: str) -> str:
+    """The PostgreSQL array type a column's values travel as through `unnest()`."""
+    return _PG_ARRAY.get(type(table.c[column].type), "text[]")
+
+
 @cache
 def _unnest_insert(
     table: Table, columns: tuple[str, ...], skip_conflicts_on: tuple[str, ...], returning: str | None
 ) -> TextClause:
     """The INSERT ... SELECT FROM unnest() for one shape of batch, built once per process."""
-    casts = ", ".join(
-        f"CAST(:{name} AS {_PG_ARRAY.get(type(table.c[name].type), 'text[]')})" for name in columns
-    )
+    casts = ", ".join(f"CAST(:{name} AS {pg_array_type(table, name)})" for name in columns)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({casts})"  # noqa: S608 - names from our schema
     if skip_conflicts_on:
         sql += f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING"

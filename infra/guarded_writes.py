@@ -26,17 +26,17 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, Float, Integer, Table
+from sqlalchemy import Engine, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
+from infra.db import pg_array_type
 from infra.schema import outbox as outbox_table
 from infra.schema import processed_events as ledger_table
 
 VALUES_UP_TO = 8
 """Rows of a table sent as scalar parameters; more go as arrays (one parameter per column)."""
 
-_PG_ARRAY = {BigInteger: "int8[]", Integer: "int4[]", Float: "float8[]"}
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
@@ -135,23 +135,17 @@ class _Statement:
         """`name AS (INSERT INTO table ...)`; `guarded`: only rows whose `_key` is fresh."""
         names = [column for column in columns if column != "_key"]
         count = len(next(iter(columns.values())))
-        if guarded or count > VALUES_UP_TO:
-            few = count <= VALUES_UP_TO
-            rows = self._values(name, table, columns) if few else self._arrays(name, table, columns)
-            chosen = ", ".join(f"r.{column}" for column in names)
-            sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {chosen} FROM {rows}"  # noqa: S608 - names from our schema
-            if guarded:
-                sql += " WHERE r._key IN (SELECT event_key FROM fresh)"
-        else:  # the ledger's few rows: a plain VALUES list, typed by its columns
-            values = ", ".join(
-                "(" + ", ".join(self._param(f"{name}_{n}_{c}", columns[c][n]) for c in names) + ")"
-                for n in range(count)
-            )
-            sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values}"  # noqa: S608 - names from our schema
+        if count <= VALUES_UP_TO:
+            rows = self._values(name, table, columns, count)
+        else:
+            rows = self._arrays(name, table, columns)
+        chosen = ", ".join(f"r.{column}" for column in names)
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {chosen} FROM {rows}"  # noqa: S608 - names from our schema
+        if guarded:
+            sql += " WHERE r._key IN (SELECT event_key FROM fresh)"
         self.parts.append(f"{name} AS ({sql}{suffix})")
 
-    def _values(self, name: str, table: Table, columns: Mapping[str, list[Any]]) -> str:
-        count = len(next(iter(columns.values())))
+    def _values(self, name: str, table: Table, columns: Mapping[str, list[Any]], count: int) -> str:
         rows = []
         for n in range(count):
             cells = [
@@ -179,7 +173,7 @@ def _sql_type(table: Table, column: str) -> str:
 
 
 def _array_type(table: Table, column: str) -> str:
-    return "text[]" if column == "_key" else _PG_ARRAY.get(type(table.c[column].type), "text[]")
+    return "text[]" if column == "_key" else pg_array_type(table, column)
 
 
 def _by_table(writes: Sequence[EventWrites]) -> dict[Table, dict[str, list[Any]]]:

@@ -125,8 +125,9 @@ class Effects:
                 follow_ups = self._call(route, event, attempt, ports)
             except Exception:
                 return None
-            writes = EventWrites(digest(event.key), [(port.table, port.take()) for port in ports.values()])
-            writes.follow_ups = [follow_up.to_json().decode() for follow_up in follow_ups]
+            rows = [(port.table, port.take()) for port in ports.values()]
+            bodies = [follow_up.to_json().decode() for follow_up in follow_ups]
+            writes = EventWrites(digest(event.key), rows, bodies)
             planned.append(Planned(event, writes, follow_ups))
         return planned
 
