@@ -32,6 +32,7 @@ import httpx
 import redis
 
 from bench.ingress_load import Outcome, closed_loop, open_loop, raw_request
+from bench.report import disturbed
 from bench.support import BenchError, Latency, OtherLoad, Worker, fresh_database, private_redis_db, running
 from infra.db import make_engine
 from infra.graph.schema import graph_subscriptions
@@ -39,7 +40,6 @@ from infra.ingress.api_keys import SqlApiKeys
 
 GRAPH_BATCH = 10
 GRAPH_RATE = 1000  # notifications per second
-OTHER_LOAD_LIMIT = 0.2  # cores other processes may take during a phase before the line says so
 
 
 def _port() -> int:
@@ -129,7 +129,7 @@ def _line(name: str, target: str, outcome: Outcome, per_request: int, other: flo
     return (
         f"{name:<26} {target:<6} {rps:>9.0f} req/s {rps * per_request:>9.0f} items/s "
         f"p50 {latency.p50:>7.2f} ms  p99 {latency.p99:>7.2f} ms  [{statuses}]  other {other:.2f}"
-        + ("  (busy machine: another job took CPU)" if other > OTHER_LOAD_LIMIT else "")
+        + disturbed(other)
     )
 
 

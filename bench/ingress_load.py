@@ -23,10 +23,20 @@ async def bare_app(scope: dict[str, Any], receive: Callable[..., Any], send: Cal
     """Reads the body and answers 202 (`uvicorn bench.ingress_load:bare_app`)."""
     if scope["type"] != "http":
         return
-    more = True
+    await _body(receive)
+    await _accepted(send)
+
+
+async def _body(receive: Callable[..., Any]) -> bytes:
+    chunks, more = [], True
     while more:
         message = await receive()
+        chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _accepted(send: Callable[..., Any]) -> None:
     await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
     await send({"type": "http.response.body", "body": b""})
 
@@ -47,17 +57,12 @@ def send_app() -> Callable[..., Any]:
     async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
             return
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+        body = await _body(receive)
         if scope["method"] == "POST":  # not the runner's GET /healthz
-            body = json.loads(b"".join(chunks))
-            items = body["value"] if isinstance(body, dict) and "value" in body else body
+            loaded = json.loads(body)
+            items = loaded["value"] if isinstance(loaded, dict) and "value" in loaded else loaded
             await run_in_threadpool(publish, items if isinstance(items, list) else [items])
-        await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
-        await send({"type": "http.response.body", "body": b""})
+        await _accepted(send)
 
     return app
 
