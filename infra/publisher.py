@@ -39,6 +39,12 @@ class CeleryPublisher:
         self._max_event_bytes = max_event_bytes
         self._batch_size = batch_size
 
+    def connect(self, timeout: float = 2.0) -> None:
+        """Open the pooled broker connection and channel that sends use (blocking); one try."""
+        with self._app.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1, timeout=timeout)
+            producer.connection.default_channel  # noqa: B018 (makes the channel)
+
     def publish(self, events: Sequence[Event]) -> list[str]:
         """Validate every event, then send them all; returns their ids in order.
 

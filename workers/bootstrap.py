@@ -40,6 +40,7 @@ from infra.ingress.graph_crypto import (
 )
 from infra.ingress.subscription_secrets import SqlSubscriptionSecrets
 from infra.ledger import SqlLedger
+from infra.loop_publisher import RedisLoopPublisher, ThreadedPublisher
 from infra.metrics import PrometheusRecorder
 from infra.orders.store import SqlOrderBook, SqlOrderDeadlines
 from infra.orders.wiring import OrderAdapters
@@ -139,6 +140,13 @@ class Fleet:
             batch_size=self.settings.batch_size,
             queue_prefix=self.settings.queue_prefix,
         )
+
+    @cached_property
+    def loop_publisher(self) -> RedisLoopPublisher | ThreadedPublisher:
+        """The web process's: sends from its event loop on Redis, from threads of its own else."""
+        if self.settings.broker_is_redis:
+            return RedisLoopPublisher(self.publisher, self.settings.broker_url)
+        return ThreadedPublisher(self.publisher)
 
     def publisher_for(self, target: str) -> EventPublisher:
         """The publisher of a target in `infra.transports.PUBLISH_TARGETS`."""

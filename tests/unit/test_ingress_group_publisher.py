@@ -12,6 +12,7 @@ from kombu.exceptions import OperationalError
 from handlers.envelope import Event, new_event
 from handlers.errors import UnknownEventType
 from workers.ingress.http import Problem
+from infra.loop_publisher import ThreadedPublisher
 from workers.ingress.publishing import GroupPublisher
 
 
@@ -42,7 +43,7 @@ def event(event_id: str, event_type: str = "demo.deposit_recorded") -> Event:
 async def _publish_while_first_send_waits(
     publisher: RecordingPublisher, batches: list[list[Event]]
 ) -> list[list[str] | BaseException]:
-    group = GroupPublisher(publisher, senders=1)
+    group = GroupPublisher(ThreadedPublisher(publisher), senders=1)
     first = asyncio.create_task(group.publish(batches[0], "events"))
     await asyncio.sleep(0.05)  # the first send is under way (and held)
     rest = [asyncio.create_task(group.publish(batch, "events")) for batch in batches[1:]]
@@ -79,5 +80,5 @@ def test_one_request_with_an_unsendable_event_does_not_fail_the_others_of_its_se
 
 def test_nothing_to_publish_sends_nothing() -> None:
     publisher = RecordingPublisher()
-    assert asyncio.run(GroupPublisher(publisher).publish([], "events")) == []
+    assert asyncio.run(GroupPublisher(ThreadedPublisher(publisher)).publish([], "events")) == []
     assert publisher.sends == []

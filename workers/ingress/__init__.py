@@ -27,7 +27,7 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
     def publisher() -> GroupPublisher:
         # One per process, built on first request: the fleet's publisher holds broker connections.
         if not groups:
-            groups.append(GroupPublisher(runtime.fleet().publisher))
+            groups.append(GroupPublisher(runtime.fleet().loop_publisher))
         return groups[0]
 
     def events() -> EventsApi:

@@ -14,6 +14,12 @@ class Publisher(Protocol):
         ...
 
 
+class LoopPublisher(Protocol):
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Send durably (returns once the broker has them) or raise; never blocks the loop."""
+        ...
+
+
 class ApiKeyHolder(Protocol):
     @property
     def id(self) -> str: ...

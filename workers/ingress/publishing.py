@@ -1,13 +1,14 @@
 """Handing accepted events to the broker from async code, without blocking the event loop.
 
-The publisher is synchronous and returns only once the broker holds the messages (RabbitMQ:
-publisher confirms; Redis: the LPUSH returned), so it runs in worker threads of its own, one per
-sender: sends never wait behind the request threads' database reads (a flood of unknown Graph
-subscriptions, each read afresh, must not delay every endpoint's 202). Requests that arrive while
-a send is under way are sent together by the next one (group commit): one broker round trip for
-many requests under load, no added wait when idle. Any broker failure answers every request of
-that send with 503: each caller is told nothing was accepted and sends again; events that did
-reach the broker before the failure are deduplicated by their ids downstream.
+A send returns only once the broker holds the messages (RabbitMQ: publisher confirms; Redis: the
+LPUSH returned). On Redis the loop sends them itself; otherwise the blocking publisher runs in
+threads of its own (both in infra/loop_publisher.py), so that sends never wait
+behind the request threads' database reads (a flood of unknown Graph subscriptions, each read
+afresh, must not delay every endpoint's 202). Requests that arrive while a send is under way are
+sent together by the next one (group commit): one broker round trip for many requests under
+load, no added wait when idle. Any broker failure answers every request of that send with 503:
+each caller is told nothing was accepted and sends again; events that did reach the broker
+before the failure are deduplicated by their ids downstream.
 """
 
 from __future__ import annotations
@@ -15,20 +16,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from handlers.envelope import Event
 from handlers.errors import FleetError
 from workers.ingress.http import Problem, broker_unavailable
 from workers.ingress.metrics import EVENTS_ACCEPTED
-from workers.ingress.ports import Publisher
+from workers.ingress.ports import LoopPublisher
 
 log = logging.getLogger("fleet.ingress")
 
-BROKER_ERRORS: tuple[type[BaseException], ...] = (OperationalError, ConnectionError, TimeoutError, OSError)
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,  # kombu's, when its retries are spent
+    RedisError,  # the loop's own Redis client: unreachable, timed out, or refusing (out of memory)
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
 MAX_GROUP_EVENTS = 5000  # one send stays well under a second even on a slow broker
 
 
@@ -42,13 +49,12 @@ class _Pending:
 class GroupPublisher:
     """Publishes the events of concurrent requests together; `senders` sends may run at once."""
 
-    publisher: Publisher
+    publisher: LoopPublisher
     senders: int = 2
     _queue: list[_Pending] = field(default_factory=list)
     _wakeup: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
-    _threads: ThreadPoolExecutor | None = None
 
     async def publish(self, events: Sequence[Event], endpoint: str) -> list[str]:
         """The ids, once the broker holds every event; raises a 503 `Problem` otherwise."""
@@ -67,15 +73,12 @@ class GroupPublisher:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or the app now runs on another loop (tests do that)
             self._loop = loop
-            if self._threads is None:  # built in the serving process, after any fork
-                self._threads = ThreadPoolExecutor(self.senders, thread_name_prefix="fleet-publish")
             self._queue = []
             self._wakeup = asyncio.Event()
             self._tasks = [loop.create_task(self._send_forever()) for _ in range(self.senders)]
 
     async def _send_forever(self) -> None:
-        assert self._wakeup is not None and self._threads is not None
-        loop = asyncio.get_running_loop()
+        assert self._wakeup is not None
         while True:
             if not self._queue:
                 self._wakeup.clear()
@@ -83,7 +86,7 @@ class GroupPublisher:
                 continue
             group = self._take_group()
             try:
-                outcomes = await loop.run_in_executor(self._threads, self._send, group)
+                outcomes = await self._send(group)
             except BaseException as exc:  # every waiter hears the outcome, whatever it was
                 outcomes = [exc] * len(group)
                 if not isinstance(exc, Exception):
@@ -100,10 +103,10 @@ class GroupPublisher:
             size += len(pending.events)
         return group
 
-    def _send(self, group: list[_Pending]) -> list[BaseException | None]:
+    async def _send(self, group: list[_Pending]) -> list[BaseException | None]:
         """Send the group; the outcome of each request (None: on the broker)."""
         try:
-            self.publisher.publish([event for pending in group for event in pending.events])
+            await self.publisher.publish([event for pending in group for event in pending.events])
             return [None] * len(group)
         except FleetError:
             # The endpoints check routes and sizes first, so this is not expected; still, one
@@ -113,7 +116,7 @@ class GroupPublisher:
         outcomes: list[BaseException | None] = []
         for pending in group:
             try:
-                self.publisher.publish(pending.events)
+                await self.publisher.publish(pending.events)
                 outcomes.append(None)
             except FleetError as exc:
                 outcomes.append(exc)
