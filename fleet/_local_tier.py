@@ -114,13 +114,14 @@ class InvalidationListener:
         self._subscribed = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Subscribe and wait until the subscription is confirmed (the tier serves from then on)."""
+    def start(self, timeout: float | None = 10.0) -> None:
+        """Subscribe and wait until the subscription is confirmed (the tier serves from then on);
+        `timeout=None`: do not wait (the tier stays off until then)."""
         if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="cache-invalidations", daemon=True)
         self._thread.start()
-        if not self._subscribed.wait(timeout):
+        if timeout is not None and not self._subscribed.wait(timeout):
             raise TimeoutError(f"no subscription to {self._channel} within {timeout}s")
 
     def stop(self) -> None:

@@ -38,7 +38,7 @@ from infra.ingress.graph_crypto import (
     TokenPolicy,
     ValidationTokens,
 )
-from infra.ingress.subscription_secrets import SqlSubscriptionSecrets
+from infra.ingress.subscription_secrets import RedisSecretBroadcast, SqlSubscriptionSecrets
 from infra.ledger import SqlLedger
 from infra.loop_publisher import RedisLoopPublisher, ThreadedPublisher
 from infra.metrics import PrometheusRecorder
@@ -237,7 +237,7 @@ class Fleet:
 
     @cached_property
     def subscription_secrets(self) -> SqlSubscriptionSecrets:
-        return SqlSubscriptionSecrets(self.engine)
+        return SqlSubscriptionSecrets(self.engine, self.redis, self.settings.key_prefix)
 
     @cached_property
     def graph_rich_notifications(self) -> GraphRichNotifications | None:
@@ -273,7 +273,8 @@ class Fleet:
 
     @cached_property
     def graph(self) -> GraphAdapters:
-        return GraphAdapters(self.settings, self.engine)
+        broadcast = RedisSecretBroadcast(self.redis, self.settings.key_prefix)
+        return GraphAdapters(self.settings, self.engine, secrets_changed=broadcast.changed)
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
@@ -323,6 +324,8 @@ class Fleet:
     def close(self) -> None:
         if "graph" in self.__dict__:  # built: its SDK client may hold connections
             self.graph.close()
+        if "subscription_secrets" in self.__dict__:  # its listener thread
+            self.subscription_secrets.close()
         self.engine.dispose()
         if "autocommit_engine" in self.__dict__:
             self.autocommit_engine.dispose()

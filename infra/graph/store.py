@@ -4,6 +4,7 @@ and stored subscriptions (with their clientState secrets)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,10 +103,14 @@ class SqlSendRecords:
 
 
 class SqlSubscriptions:
-    """Stored subscriptions; the webhook reads `id` and `client_state`."""
+    """Stored subscriptions; the webhook reads `id` and `client_state`, and keeps copies of the
+    latter that `secrets_changed` is told to drop once a write that could matter commits."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, secrets_changed: Callable[[Collection[str]], object] = lambda _: None
+    ) -> None:
         self._engine = engine
+        self._secrets_changed = secrets_changed
 
     def save(self, sub: Subscription) -> None:
         now = _now()
@@ -125,6 +130,7 @@ class SqlSubscriptions:
                 id=sub.id, created_at=now, **values
             )
             connection.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
+        self._secrets_changed([sub.id])
 
     def set_expiry(self, subscription_id: str, expires_at: datetime) -> None:
         with self._engine.begin() as connection:
@@ -141,10 +147,12 @@ class SqlSubscriptions:
                 .where(graph_subscriptions.c.id == subscription_id)
                 .values(status="removed", updated_at=_now())
             )
+        self._secrets_changed([subscription_id])
 
     def remove(self, subscription_id: str) -> None:
         with self._engine.begin() as connection:
             connection.execute(delete(graph_subscriptions).where(graph_subscriptions.c.id == subscription_id))
+        self._secrets_changed([subscription_id])
 
     def all(self) -> list[Subscription]:
         with self._engine.connect() as connection:

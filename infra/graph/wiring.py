@@ -6,7 +6,7 @@ fleet without Graph settings starts, and fails only the Graph events (retried, t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
@@ -82,6 +82,8 @@ class _Lazy:
 class GraphAdapters:
     settings: Settings
     engine: Engine
+    secrets_changed: Callable[[Collection[str]], object] = lambda _: None
+    """Told the ids of subscriptions whose clientState changed or went (the webhook's copies)."""
     _closing: list[Callable[[], object]] = field(default_factory=list)
 
     @cached_property
@@ -124,7 +126,7 @@ class GraphAdapters:
     @cached_property
     def stored_subscriptions(self) -> SqlSubscriptions:
         """The database's copies alone (no SDK): for metrics and the webhook."""
-        return SqlSubscriptions(self.engine)
+        return SqlSubscriptions(self.engine, self.secrets_changed)
 
     @cached_property
     def subscriptions(self) -> SdkSubscriptions:

@@ -5,6 +5,7 @@ broker queue the Graph handlers consume."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -149,6 +150,29 @@ def test_a_new_subscription_and_a_renewed_secret_are_accepted_at_once_despite_th
     response = post(base, "/graph/notifications", items)
     assert response.json() == {"accepted": 2, "rejected": 1}
     assert [e["data"]["resourceData"]["id"] for e in graph_queue(fleet_under_test)] == ["u-1", "u-2", "u-3"]
+
+
+def test_a_removed_or_rekeyed_subscriptions_old_secret_is_refused_at_once_despite_the_cache(
+    fleet_under_test: FleetUnderTest, webhook: tuple[str, bytes]
+) -> None:
+    base, _ = webhook
+    old = [
+        graph.change("sub-a", SUBSCRIPTIONS["sub-a"], "u-1"),
+        graph.change("sub-b", SUBSCRIPTIONS["sub-b"], "u-2"),
+    ]
+    assert post(base, "/graph/notifications", old).json() == {"accepted": 2, "rejected": 0}  # both cached
+    store = fleet_under_test.fleet.graph.stored_subscriptions  # as the subscription tasks write it
+    store.remove("sub-a")
+    rekeyed = store.find("sub-b")
+    assert rekeyed is not None
+    store.save(dataclasses.replace(rekeyed, client_state="state-b-rotated"))
+
+    def refused_at_the_web() -> bool:  # the broadcast crosses Redis to the web process
+        return bool(post(base, "/graph/notifications", old).json() == {"accepted": 0, "rejected": 2})
+
+    wait_until(refused_at_the_web, timeout=2, interval=0.05, what="the old secrets refused")
+    again = post(base, "/graph/notifications", [graph.change("sub-b", "state-b-rotated", "u-3")])
+    assert again.json() == {"accepted": 1, "rejected": 0}
 
 
 def test_lifecycle_notifications_become_their_own_events(
