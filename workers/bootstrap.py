@@ -139,6 +139,7 @@ class Fleet:
             max_event_bytes=self.settings.max_event_bytes,
             batch_size=self.settings.batch_size,
             queue_prefix=self.settings.queue_prefix,
+            declare_queues=not self.settings.broker_is_redis,
         )
 
     @cached_property

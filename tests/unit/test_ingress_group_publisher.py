@@ -11,8 +11,8 @@ from kombu.exceptions import OperationalError
 
 from handlers.envelope import Event, new_event
 from handlers.errors import UnknownEventType
-from workers.ingress.http import Problem
 from infra.loop_publisher import ThreadedPublisher
+from workers.ingress.http import Problem
 from workers.ingress.publishing import GroupPublisher
 
 
