@@ -10,8 +10,8 @@ collects what kombu would LPUSH), and the loop sends them with redis-py's asynci
 pipelined round trip. The send returns once Redis holds every message, as the blocking one does.
 
 Building needs a kombu channel, and making one is blocking I/O (connect, PING): that happens
-in a thread, at the first send (and the next, if it failed). Building itself does none, bar
-kombu's once-per-queue declaration.
+in a thread, at the first send (and the next, if it failed). Building itself does none (the
+publisher declares no queues on Redis; tests/contract/test_loop_publisher.py counts the commands).
 """
 
 from __future__ import annotations
