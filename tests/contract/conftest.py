@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine
 
 from infra.db import make_engine
@@ -21,3 +22,11 @@ def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         engine.dispose()
     else:
         yield request.getfixturevalue("engine")  # a migrated PostgreSQL database, truncated
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of this test run's Redis database."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

@@ -12,24 +12,16 @@ from sqlalchemy import Engine, event, func, select
 
 from handlers.envelope import new_event
 from infra.schema import dead_letters, demo_deposits
-from infra.settings import Settings
 from tasks.dispatch import Delivery, Outcome
-from workers.bootstrap import Fleet, Runtime
+from tests.support.fleets import in_process_fleet
+from workers.bootstrap import Fleet
 
 TASK = "fleet.demo.record_deposit"
 
 
 @pytest.fixture
 def fleet(postgres_url: str, redis_url: str, engine: Engine) -> Iterator[Fleet]:
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        broker_url=redis_url,
-        redis_url=redis_url,
-        database_url=postgres_url,
-        queue_prefix=f"c{run}.",
-        key_prefix=f"c{run}",
-    )
-    fleet = Runtime(settings).fleet()
+    fleet = in_process_fleet(redis_url, redis_url, postgres_url)
     yield fleet
     fleet.close()
 

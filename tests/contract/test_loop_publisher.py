@@ -9,7 +9,6 @@ import base64
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,25 +19,16 @@ from redis.exceptions import RedisError
 
 from handlers.envelope import Event, new_event
 from handlers.errors import UnknownEventType
-from infra.settings import Settings
+from tests.support.fleets import in_process_fleet
 from tests.support.ingress import TcpProxy
 from tests.support.processes import free_port
-from workers.bootstrap import Fleet, Runtime
+from workers.bootstrap import Fleet
 
 QUEUE = "fleet.demo"
 
 
 def _fleet(broker_url: str, redis_url: str, postgres_url: str) -> Fleet:
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        broker_url=broker_url,
-        redis_url=redis_url,
-        database_url=postgres_url,
-        queue_prefix=f"lp{run}.",
-        key_prefix=f"lp{run}",
-        batch_size=2,
-    )
-    return Runtime(settings).fleet()
+    return in_process_fleet(broker_url, redis_url, postgres_url, batch_size=2)
 
 
 @pytest.fixture

@@ -33,13 +33,6 @@ def subscription(subscription_id: str, state: str) -> Subscription:
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def prefix() -> str:
     return f"ss{uuid.uuid4().hex[:8]}"
 
