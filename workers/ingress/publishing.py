@@ -2,9 +2,9 @@
 
 A send returns only once the broker holds the messages (RabbitMQ: publisher confirms; Redis: the
 LPUSH returned). On Redis the loop sends them itself; otherwise the blocking publisher runs in
-threads of its own (both in infra/loop_publisher.py), so that sends never wait
-behind the request threads' database reads (a flood of unknown Graph subscriptions, each read
-afresh, must not delay every endpoint's 202). Requests that arrive while a send is under way are
+threads of its own (both in infra/loop_publisher.py), so that sends never wait behind the
+request threads' database reads (a flood of unknown Graph subscriptions, each read afresh, must
+not delay every endpoint's 202). Requests that arrive while a send is under way are
 sent together by the next one (group commit): one broker round trip for many requests under
 load, no added wait when idle. Any broker failure answers every request of that send with 503:
 each caller is told nothing was accepted and sends again; events that did reach the broker
