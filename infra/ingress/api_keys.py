@@ -94,21 +94,31 @@ class SqlApiKeys:
 
     def authenticate(self, token: str) -> ApiKey | None:
         """The live key this token belongs to, or None (unknown, wrong secret or revoked)."""
-        key_id, _, secret = token.removeprefix(_PREFIX).partition("_")
-        if not token.startswith(_PREFIX) or not key_id or not secret:
+        parsed = _parse(token)
+        if parsed is None:
             return None
-        entry = self._lookup(key_id)
-        # Compare even when the key is unknown, so timing does not tell which ids exist.
-        matches = hmac.compare_digest(_hash(secret), entry.secret_hash)
-        if entry.key is None or not matches or entry.key.revoked_at is not None:
-            return None
-        return entry.key
+        key_id, secret = parsed
+        return _check(self._lookup(key_id), secret)
+
+    def authenticate_cached(self, token: str) -> tuple[bool, ApiKey | None]:
+        """`(True, what authenticate would answer)` when memory decides it, `(False, None)` when
+        the database must be read first; never blocks on I/O."""
+        parsed = _parse(token)
+        if parsed is None:
+            return True, None
+        key_id, secret = parsed
+        entry = self._fresh(key_id, time.monotonic())
+        return (False, None) if entry is None else (True, _check(entry, secret))
+
+    def _fresh(self, key_id: str, now: float) -> _Entry | None:
+        with self._lock:
+            cached = self._cache.get(key_id)
+        return cached if cached is not None and now - cached.fetched < self._cache_seconds else None
 
     def _lookup(self, key_id: str) -> _Entry:
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(key_id)
-        if cached is not None and now - cached.fetched < self._cache_seconds:
+        cached = self._fresh(key_id, now)
+        if cached is not None:
             return cached
         with self._engine.connect() as connection:
             row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
@@ -116,6 +126,20 @@ class SqlApiKeys:
         with self._lock:
             self._cache[key_id] = entry
         return entry
+
+
+def _parse(token: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed token."""
+    key_id, _, secret = token.removeprefix(_PREFIX).partition("_")
+    return (key_id, secret) if token.startswith(_PREFIX) and key_id and secret else None
+
+
+def _check(entry: _Entry, secret: str) -> ApiKey | None:
+    # Compare even when the key is unknown, so timing does not tell which ids exist.
+    matches = hmac.compare_digest(_hash(secret), entry.secret_hash)
+    if entry.key is None or not matches or entry.key.revoked_at is not None:
+        return None
+    return entry.key
 
 
 def _key(row: object) -> ApiKey:

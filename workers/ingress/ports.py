@@ -32,6 +32,10 @@ class ApiKeys(Protocol):
         """The live key of this token, or None; blocking."""
         ...
 
+    def authenticate_cached(self, token: str) -> tuple[bool, ApiKeyHolder | None]:
+        """`(True, the answer)` when memory decides it, else `(False, None)`; no I/O."""
+        ...
+
 
 class SubscriptionSecrets(Protocol):
     def cached(self, subscription_ids: Collection[str]) -> dict[str, str]:
