@@ -11,6 +11,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,12 +49,15 @@ def _hash(secret: str) -> str:
 
 class SqlApiKeys:
     """The key store. `authenticate` caches rows for `cache_seconds`, so a revocation takes
-    effect within that time without a database read on every request."""
+    effect within that time without a database read on every request. At most `cache_entries`
+    ids are remembered (the longest since read from the database go first), so tokens with
+    made-up ids, each remembered as unknown, cannot grow the process without bound."""
 
-    def __init__(self, engine: Engine, *, cache_seconds: float = 5.0) -> None:
+    def __init__(self, engine: Engine, *, cache_seconds: float = 5.0, cache_entries: int = 10_000) -> None:
         self._engine = engine
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, _Entry] = {}
+        self._cache_entries = cache_entries
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
     def create(self, name: str, event_types: Sequence[str]) -> tuple[ApiKey, str]:
@@ -125,6 +129,9 @@ class SqlApiKeys:
         entry = _Entry(_key(row), row.secret_hash, now) if row else _Entry(None, "0" * 64, now)
         with self._lock:
             self._cache[key_id] = entry
+            self._cache.move_to_end(key_id)
+            while len(self._cache) > self._cache_entries:
+                self._cache.popitem(last=False)
         return entry
 
 

@@ -43,3 +43,15 @@ def test_memory_forgets_after_its_lifetime(store_engine: Engine) -> None:
     key, token = keys.create("shop", ["demo.*"])
     assert _id(keys.authenticate(token)) == key.id
     assert _cached(keys, token) == (False, None)
+
+
+def test_made_up_key_ids_cannot_grow_the_memory_past_its_bound(store_engine: Engine) -> None:
+    keys = SqlApiKeys(store_engine, cache_entries=3)
+    key, token = keys.create("shop", ["demo.*"])
+    keys.authenticate(token)
+    for n in range(10):  # each remembered as unknown, pushing older entries out
+        assert keys.authenticate(f"fk_madeup{n}_secret") is None
+    assert _cached(keys, "fk_madeup9_secret") == (True, None)
+    assert _cached(keys, "fk_madeup0_secret") == (False, None), "pushed out"
+    assert _cached(keys, token) == (False, None), "pushed out; the database decides again"
+    assert _id(keys.authenticate(token)) == key.id
