@@ -104,7 +104,8 @@ class SqlSendRecords:
 
 class SqlSubscriptions:
     """Stored subscriptions; the webhook reads `id` and `client_state`, and keeps copies of the
-    latter that `secrets_changed` is told to drop once a write that could matter commits."""
+    latter that `secrets_changed` is told to drop once a write that could change one commits
+    (`save`, `remove`; the webhook does not read the status)."""
 
     def __init__(
         self, engine: Engine, secrets_changed: Callable[[Collection[str]], object] = lambda _: None
@@ -147,7 +148,6 @@ class SqlSubscriptions:
                 .where(graph_subscriptions.c.id == subscription_id)
                 .values(status="removed", updated_at=_now())
             )
-        self._secrets_changed([subscription_id])
 
     def remove(self, subscription_id: str) -> None:
         with self._engine.begin() as connection:

@@ -74,6 +74,14 @@ def graph_queue(fleet: FleetUnderTest) -> list[dict[str, Any]]:
     return queued_events(fleet.redis, fleet.env["FLEET_QUEUE_PREFIX"] + "fleet.graph")
 
 
+def one_good_change_each() -> list[dict[str, Any]]:
+    """A change of sub-a (resource u-1) and one of sub-b (u-2), each with its own secret."""
+    return [
+        graph.change("sub-a", SUBSCRIPTIONS["sub-a"], "u-1"),
+        graph.change("sub-b", SUBSCRIPTIONS["sub-b"], "u-2"),
+    ]
+
+
 def post(base: str, path: str, items: list[dict[str, Any]], **extra: Any) -> httpx.Response:
     return httpx.post(f"{base}{path}", json={"value": items, **extra}, timeout=30)
 
@@ -97,10 +105,7 @@ def test_a_batch_of_several_subscriptions_enqueues_the_good_items_and_refuses_th
     fleet_under_test: FleetUnderTest, webhook: tuple[str, bytes]
 ) -> None:
     base, _ = webhook
-    good = [
-        graph.change("sub-a", SUBSCRIPTIONS["sub-a"], "u-1"),
-        graph.change("sub-b", SUBSCRIPTIONS["sub-b"], "u-2"),
-    ]
+    good = one_good_change_each()
     bad = [
         graph.change("sub-a", SUBSCRIPTIONS["sub-b"], "u-3"),  # another subscription's secret
         graph.change("sub-a", SUBSCRIPTIONS["sub-a"][:-1], "u-4"),
@@ -156,10 +161,7 @@ def test_a_removed_or_rekeyed_subscriptions_old_secret_is_refused_at_once_despit
     fleet_under_test: FleetUnderTest, webhook: tuple[str, bytes]
 ) -> None:
     base, _ = webhook
-    old = [
-        graph.change("sub-a", SUBSCRIPTIONS["sub-a"], "u-1"),
-        graph.change("sub-b", SUBSCRIPTIONS["sub-b"], "u-2"),
-    ]
+    old = one_good_change_each()
     assert post(base, "/graph/notifications", old).json() == {"accepted": 2, "rejected": 0}  # both cached
     store = fleet_under_test.fleet.graph.stored_subscriptions  # as the subscription tasks write it
     store.remove("sub-a")

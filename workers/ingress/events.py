@@ -38,13 +38,14 @@ class EventsApi:
 
     async def _authenticate(self, request: Request) -> ApiKeyHolder:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
         challenge = {"WWW-Authenticate": 'Bearer realm="fleet"'}
-        if scheme.lower() != "bearer" or not token.strip():
+        if scheme.lower() != "bearer" or not token:
             raise Problem(401, "an API key is required: Authorization: Bearer <key>", headers=challenge)
         # A key in memory is decided here: a hop to a worker thread would cost more than the check.
-        decided, key = self.api_keys.authenticate_cached(token.strip())
+        decided, key = self.api_keys.authenticate_cached(token)
         if not decided:
-            key = await run_in_threadpool(self.api_keys.authenticate, token.strip())
+            key = await run_in_threadpool(self.api_keys.authenticate, token)
         if key is None:
             raise Problem(401, "the API key is unknown or revoked", headers=challenge)
         return key
