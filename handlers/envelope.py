@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import pydantic
@@ -84,7 +86,20 @@ class Event(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
     def to_json(self) -> bytes:
+        """The structured-mode JSON text, without absent attributes. Encoded once per event: an
+        endpoint checks the size, then the publisher or outbox sends the same bytes."""
+        return self.encoded
+
+    @cached_property
+    def encoded(self) -> bytes:
+        # Kept in the instance's __dict__, which pydantic leaves out of `==` and `hash` (fields
+        # only); sound because an event is frozen (its `data` is never changed in place either).
         return self.model_dump_json(exclude_none=True).encode()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Event:
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("encoded", None)  # the copy's fields may differ: encode it afresh
+        return copy
 
 
 def new_event(

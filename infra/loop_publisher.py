@@ -4,14 +4,16 @@
 client is blocking). `RedisLoopPublisher` needs no thread.
 
 The blocking `CeleryPublisher` would need a thread for each send, and on two cores the hop there
-and back is a large share of a request that only has to put one message on a list. Here Celery
-and kombu still build every message, to the byte (`captured_sends` in infra/redis_transport.py
-collects what kombu would LPUSH), and the loop sends them with redis-py's asyncio client in one
-pipelined round trip. The send returns once Redis holds every message, as the blocking one does.
+and back is a large share of a request that only has to put one message on a list. Here the
+messages are built as Celery builds them (infra/redis_messages.py) and the loop sends them with
+redis-py's asyncio client in one round trip: one LPUSH of all a queue's messages, or a pipeline
+when they go to several queues. The send returns once Redis holds every message, as the
+blocking one does.
 
-Building needs a kombu channel, and making one is blocking I/O (connect, PING): that happens
-in a thread, at the first send (and the next, if it failed). Building itself does none (the
-publisher declares no queues on Redis; tests/contract/test_loop_publisher.py counts the commands).
+Building a route's first message needs a kombu channel, and making one is blocking I/O (connect,
+PING): that happens in a thread, at the first send (and the next, if it failed). Building itself
+does none (the publisher declares no queues on Redis; tests/contract/test_loop_publisher.py
+counts the commands).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from redis.backoff import NoBackoff
 
 from handlers.envelope import Event
 from infra.publisher import CeleryPublisher
-from infra.redis_transport import captured_sends
+from infra.redis_messages import RedisMessages
 
 CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 10.0
@@ -55,6 +57,7 @@ class ThreadedPublisher:
 class RedisLoopPublisher:
     def __init__(self, publisher: CeleryPublisher, broker_url: str) -> None:
         self._publisher = publisher
+        self._messages = RedisMessages(publisher)
         self._broker_url = broker_url
         self._client: redis.asyncio.Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -66,14 +69,22 @@ class RedisLoopPublisher:
         if not self._connected:
             await asyncio.to_thread(self._publisher.connect)
             self._connected = True
-        with captured_sends() as sends:
-            self._publisher.publish(events)  # validates first; raises before anything is built
-        if events and not sends:
-            raise RuntimeError("the broker transport sent the messages itself: not a Redis broker?")
-        async with client.pipeline(transaction=False) as pipe:
-            for key, payload in sends:
-                pipe.lpush(key, payload)
-            await pipe.execute()
+        sends = self._messages.build(events)  # validates first; raises before anything is built
+        by_queue: dict[str, list[str]] = {}
+        for key, payload in sends:
+            by_queue.setdefault(key, []).append(payload)
+        # One deadline for the whole send, not redis-py's socket timeout: that one runs every
+        # write in a task of its own (asyncio.wait_for), a turn of the loop per send. Cancelled
+        # mid-command, redis-py drops the connection, so no reply is ever read by the wrong send.
+        async with asyncio.timeout(COMMAND_TIMEOUT):
+            if len(by_queue) == 1:  # the usual case: one command, no pipeline to build
+                [(key, payloads)] = by_queue.items()
+                await client.lpush(key, *payloads)
+            elif by_queue:
+                async with client.pipeline(transaction=False) as pipe:
+                    for key, payloads in by_queue.items():
+                        pipe.lpush(key, *payloads)
+                    await pipe.execute()
 
     def _client_for(self, loop: asyncio.AbstractEventLoop) -> redis.asyncio.Redis:
         # asyncio connections belong to the loop that made them (tests run apps on several loops).
@@ -82,7 +93,6 @@ class RedisLoopPublisher:
             self._client = redis.asyncio.Redis.from_url(
                 self._broker_url,
                 socket_connect_timeout=CONNECT_TIMEOUT,
-                socket_timeout=COMMAND_TIMEOUT,
                 # No silent second try: a failed send is answered 503 and the client sends again.
                 retry=Retry(NoBackoff(), 0),
             )

@@ -56,6 +56,17 @@ class CeleryPublisher:
 
         Raises `UnknownEventType` or `EventTooLarge` before sending anything.
         """
+        messages = self.messages(events)
+        with self._app.producer_or_acquire() as producer:
+            for route, chunk in messages:
+                self.send(route, chunk, producer=producer)
+        return [event.id for event in events]
+
+    def messages(self, events: Sequence[Event]) -> list[tuple[Route, list[str]]]:
+        """The messages `publish` sends: each a route and the JSON texts of its events.
+
+        Raises `UnknownEventType` or `EventTooLarge` for the first event that cannot be sent.
+        """
         grouped: dict[str, list[tuple[str, int]]] = defaultdict(list)
         routes: dict[str, Route] = {}
         for event in events:
@@ -63,11 +74,7 @@ class CeleryPublisher:
             body = check_size(event, self._max_event_bytes)
             routes[route.task] = route
             grouped[route.task].append((body.decode(), len(body)))
-        with self._app.producer_or_acquire() as producer:
-            for task, items in grouped.items():
-                for chunk in self._chunks(items):
-                    self.send(routes[task], chunk, producer=producer)
-        return [event.id for event in events]
+        return [(routes[task], chunk) for task, items in grouped.items() for chunk in self._chunks(items)]
 
     def send(
         self,
@@ -90,7 +97,7 @@ class CeleryPublisher:
             # What Flower and `celery inspect` show instead of the events' text: Celery would
             # otherwise build a repr of every message's whole body (a tenth of a send's time).
             argsrepr="()",
-            kwargsrepr=f"{{'events': <{len(events)}>, 'attempt': {attempt}}}",
+            kwargsrepr=kwargs_repr(len(events), attempt),
         )
 
     def _chunks(self, items: list[tuple[str, int]]) -> Iterator[list[str]]:
@@ -104,3 +111,8 @@ class CeleryPublisher:
             size += event_size
         if chunk:
             yield chunk
+
+
+def kwargs_repr(events: int, attempt: int) -> str:
+    """How a message's arguments are shown (Flower, `celery inspect`): counted, not printed."""
+    return f"{{'events': <{events}>, 'attempt': {attempt}}}"

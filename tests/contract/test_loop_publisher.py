@@ -1,5 +1,5 @@
 """The web process's Redis publisher, on real Redis: it sends from the event loop exactly the
-messages the blocking publisher sends, one LPUSH each and no other command, and a broker that
+messages the blocking publisher sends, one LPUSH per queue and no other command, and a broker that
 cannot be reached is an error, not a hang."""
 
 from __future__ import annotations
@@ -75,15 +75,28 @@ def test_the_loop_sends_the_messages_the_blocking_publisher_sends(fleet: Fleet) 
     assert from_loop[0]["headers"]["task"] == "fleet.demo.record_deposit"
 
 
-def test_a_send_is_one_lpush_per_message_and_no_other_command(fleet: Fleet, redis_url: str) -> None:
-    async def two_sends() -> list[str]:
-        await fleet.loop_publisher.publish(deposits("warm-up"))  # connects, declares the queue
-        with CommandLog(redis_url) as log:
-            await fleet.loop_publisher.publish(deposits("a", "b", "c", "d", "e"))
-        return log.commands
+def test_a_send_is_one_lpush_per_queue_and_no_other_command(fleet: Fleet, redis_url: str) -> None:
+    invalidation = new_event("cache.invalidate", {"tags": ["t"]}, source="t", id="i")
 
-    queue = fleet.settings.queue_prefix + QUEUE
-    assert asyncio.run(two_sends()) == [f"LPUSH {queue}"] * 3
+    async def sends() -> list[list[str]]:
+        await fleet.loop_publisher.publish(deposits("warm-up"))  # connects the channel
+        logs = []
+        for events in (deposits("a", "b", "c", "d", "e"), [*deposits("f"), invalidation]):
+            with CommandLog(redis_url) as log:
+                await fleet.loop_publisher.publish(events)
+            logs.append(log.commands)
+        return logs
+
+    demo, cache = fleet.settings.queue_prefix + QUEUE, fleet.settings.queue_prefix + "fleet.cache"
+    try:
+        one_queue, two_queues = asyncio.run(sends())
+        assert one_queue == [f"LPUSH {demo}"]
+        assert sorted(two_queues) == sorted([f"LPUSH {demo}", f"LPUSH {cache}"])  # one pipeline
+        # The one LPUSH carried the three messages (batch size 2), queued as three LPUSHes would.
+        assert [_event_ids(m) for m in _queued(fleet)] == [["warm-up"], ["a", "b"], ["c", "d"], ["e"], ["f"]]
+        assert fleet.redis.llen(cache) == 1
+    finally:
+        fleet.redis.delete(cache)
 
 
 def test_an_event_the_fleet_cannot_route_is_refused_before_anything_is_sent(fleet: Fleet) -> None:

@@ -1,7 +1,9 @@
-"""A `POST /events` batch whose broker goes away halfway through the hand-over: the publisher sends
-a batch as several messages (`FLEET_BATCH_SIZE` events each), so some can be on the broker when
-the rest fail. The client hears 503 and nothing accepted; its retry sends everything again, and
-the workers' ledger makes the events that went twice take effect once."""
+"""A `POST /events` batch whose broker goes away as it is handed over. The publisher sends a batch
+as several messages (`FLEET_BATCH_SIZE` events each), all of a queue's in one LPUSH: a batch to
+one queue reaches the broker whole or not at all. A batch to several queues is one LPUSH per
+queue, so some queues can have their events when the others fail. Either way the client hears
+503 and nothing accepted; its retry sends everything again, and the workers' ledger makes the
+events that went twice take effect once."""
 
 from __future__ import annotations
 
@@ -39,47 +41,69 @@ def deposit(event_id: str) -> dict[str, object]:
     }
 
 
+def invalidation(event_id: str) -> dict[str, object]:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "https://shop.example/catalogue",
+        "type": "cache.invalidate",
+        "data": {"tags": ["product:1"]},
+    }
+
+
 def test_a_batch_that_fails_halfway_is_refused_whole_and_its_retry_takes_effect_exactly_once(
     fleet_under_test: FleetUnderTest,
 ) -> None:
     proxy, through_proxy = TcpProxy.before(fleet_under_test.env["FLEET_BROKER_URL"])
-    queue = fleet_under_test.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"
+    prefix = fleet_under_test.env["FLEET_QUEUE_PREFIX"]
+    deposits_queue, cache_queue = prefix + "fleet.demo", prefix + "fleet.cache"
     try:
         _, base = start_web(
             fleet_under_test, env={"FLEET_BROKER_URL": through_proxy, "FLEET_BATCH_SIZE": str(BATCH_SIZE)}
         )
         headers = {
-            "Authorization": f"Bearer {api_key(fleet_under_test, 'demo.*')}",
+            "Authorization": f"Bearer {api_key(fleet_under_test, 'demo.*', 'cache.*')}",
             "Content-Type": "application/cloudevents-batch+json",
         }
-        batch = json.dumps([deposit(event_id) for event_id in IDS])
+        one_queue = json.dumps([deposit(event_id) for event_id in IDS])
+        two_queues = json.dumps([*(deposit(event_id) for event_id in IDS), invalidation("inv-1")])
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-            proxy.stop_at_lpush(2)  # the first message gets through, the broker is gone for the second
-            failed = client.post("/events", content=batch)
+            proxy.stop_at_lpush(1)  # the broker is gone as the batch's one LPUSH arrives
+            whole = client.post("/events", content=one_queue)
+            assert whole.status_code == 503, whole.text
+            assert queued_events(fleet_under_test.redis, deposits_queue) == []  # none of its three messages
+
+            proxy.start()
+            wait_until(lambda: client.get("/readyz").status_code == 200, timeout=30, what="ready again")
+            proxy.stop_at_lpush(2)  # the deposits' LPUSH gets through, the broker is gone for the next
+            failed = client.post("/events", content=two_queues)
             assert failed.status_code == 503, failed.text
             assert int(failed.headers["retry-after"]) > 0
             assert "nothing was accepted" in problem(failed)["detail"]
             assert "accepted" not in failed.json()
-            # The halfway state, seen on the broker itself (no worker has run yet): the first
-            # message's events are there, the others are not.
-            assert [event["id"] for event in queued_events(fleet_under_test.redis, queue)] == IDS[:BATCH_SIZE]
+            # The halfway state, seen on the broker itself (no worker has run yet): the deposits
+            # are there, the invalidation is not.
+            assert [event["id"] for event in queued_events(fleet_under_test.redis, deposits_queue)] == IDS
+            assert queued_events(fleet_under_test.redis, cache_queue) == []
 
             proxy.start()
             wait_until(lambda: client.get("/readyz").status_code == 200, timeout=30, what="ready again")
-            retried = client.post("/events", content=batch)
+            retried = client.post("/events", content=two_queues)
             assert retried.status_code == 202, retried.text
-            assert retried.json() == {"accepted": IDS}
+            assert retried.json() == {"accepted": [*IDS, "inv-1"]}
             sentinel = client.post("/events", content=json.dumps([deposit("sentinel")]))
             assert sentinel.status_code == 202, sentinel.text
-        on_broker = [event["id"] for event in queued_events(fleet_under_test.redis, queue)]
-        assert on_broker == [*IDS[:BATCH_SIZE], *IDS, "sentinel"]  # the first four go twice
+        on_broker = [event["id"] for event in queued_events(fleet_under_test.redis, deposits_queue)]
+        assert on_broker == [*IDS, *IDS, "sentinel"]  # the deposits went twice
+        assert [event["id"] for event in queued_events(fleet_under_test.redis, cache_queue)] == ["inv-1"]
 
         fleet_under_test.start_worker(concurrency=1)  # one process: messages are taken in order
         wait_until(lambda: "sentinel" in fleet_under_test.deposits(), timeout=60, what="the sentinel")
         assert fleet_under_test.deposits() == {event_id: 1 for event_id in [*IDS, "sentinel"]}
         with fleet_under_test.engine.connect() as connection:
             ledger_rows = connection.execute(select(func.count()).select_from(processed_events)).scalar()
-        assert ledger_rows == len(IDS) + 1  # one per event and handler, the twice-sent ones included
+        # One per deposit, the twice-sent ones included (the invalidation, idempotent by itself, has none).
+        assert ledger_rows == len(IDS) + 1
         assert fleet_under_test.letters() == []
     finally:
         proxy.stop()

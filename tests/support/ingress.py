@@ -33,9 +33,10 @@ def start_web(fleet: Any, env: dict[str, str] | None = None) -> tuple[FleetProce
     return process, base
 
 
-# How redis-py sends every LPUSH (kombu's Redis transport sends one a message): a RESP array of
-# three bulk strings, the command first.
-LPUSH = b"*3\r\n$5\r\nLPUSH\r\n"
+# How redis-py sends an LPUSH: a RESP array (`*<n>\r\n`, n = 2 + the number of messages) of bulk
+# strings, the command first.
+LPUSH = b"\r\n$5\r\nLPUSH\r\n"
+_ARRAY_HEADER = 12  # `*` and the element count: enough for any array an LPUSH could be
 
 
 class _LpushCounter:
@@ -48,13 +49,13 @@ class _LpushCounter:
     def feed(self, chunk: bytes) -> int | None:
         """Where in `chunk` the cut falls (forward the bytes before it), or None: forward it all."""
         seen = self._tail + chunk
-        start = 0
+        start = max(0, len(self._tail) - len(LPUSH) + 1)  # a match wholly in the tail was counted
         while (found := seen.find(LPUSH, start)) >= 0:
             self.left -= 1
-            if self.left == 0:
-                return max(0, found - len(self._tail))
+            if self.left == 0:  # cut where the command's array begins
+                return max(0, seen.rfind(b"*", 0, found) - len(self._tail))
             start = found + 1
-        self._tail = seen[-(len(LPUSH) - 1) :]
+        self._tail = seen[-(len(LPUSH) + _ARRAY_HEADER) :]
         return None
 
 

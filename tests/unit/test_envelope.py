@@ -65,6 +65,16 @@ def test_the_size_limit_is_checked_before_parsing_and_on_encoding() -> None:
     assert check_size(parse_event(VALID), 1024) == parse_event(VALID).to_json()
 
 
+def test_an_event_is_encoded_once_and_its_copies_afresh() -> None:
+    event = parse_event(VALID)
+    assert event.to_json() is event.to_json()  # the size check and the publisher share one encoding
+    assert event == parse_event(VALID)  # the kept encoding is not part of equality
+    assert parse_event(VALID) == event
+    changed = event.model_copy(update={"id": "e-2"})
+    assert json.loads(changed.to_json())["id"] == "e-2"
+    assert json.loads(event.to_json())["id"] == "e-1"
+
+
 def test_new_events_get_an_id_and_a_time() -> None:
     first, second = new_event("demo.x", source="s"), new_event("demo.x", source="s")
     assert first.id != second.id
