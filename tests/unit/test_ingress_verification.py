@@ -69,6 +69,19 @@ def test_notification_id_is_the_same_for_a_redelivery_and_ignores_client_state()
     assert notification_id(item).startswith("gn-") and len(notification_id(item)) == 35
 
 
+def test_notification_ids_do_not_change_between_releases() -> None:
+    """A notification Graph redelivers across an upgrade must get the id it had before."""
+    item = {
+        "subscriptionId": "sub-1",
+        "changeType": "updated",
+        "resource": "Users/\u00fc-1",
+        "resourceData": {"id": "\u00fc-1", "n": 1.5},
+        "clientState": "x",
+        "tenantId": "t",
+    }
+    assert notification_id(item) == "gn-25141e848662c1bcd5508a4c408808fa"
+
+
 def _problem(headers: dict[str, str], media_type: str, body: bytes) -> Problem:
     with pytest.raises(Problem) as caught:
         parse_request(headers, media_type, body, 1024)

@@ -37,11 +37,12 @@ MAX_VALIDATION_TOKEN_LENGTH = 1024  # Graph's tokens are a sentence and a GUID; 
 INLINE_ITEMS = 100  # up to about a millisecond of checks on the event loop; more go to a thread
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # made once, not per call
+
+
 def notification_id(item: dict[str, Any]) -> str:
     """The same notification, redelivered, gets the same id (and the ledger makes it a no-op)."""
-    canonical = json.dumps(
-        {k: v for k, v in item.items() if k != "clientState"}, sort_keys=True, separators=(",", ":")
-    )
+    canonical = _CANONICAL.encode({k: v for k, v in item.items() if k != "clientState"})
     return "gn-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 

@@ -4,11 +4,14 @@ A send returns only once the broker holds the messages (RabbitMQ: publisher conf
 LPUSH returned). On Redis the loop sends them itself; otherwise the blocking publisher runs in
 threads of its own (both in infra/loop_publisher.py), so that sends never wait behind the
 request threads' database reads (a flood of unknown Graph subscriptions, each read afresh, must
-not delay every endpoint's 202). Requests that arrive while a send is under way are
-sent together by the next one (group commit): one broker round trip for many requests under
-load, no added wait when idle. Any broker failure answers every request of that send with 503:
-each caller is told nothing was accepted and sends again; events that did reach the broker
-before the failure are deduplicated by their ids downstream.
+not delay every endpoint's 202).
+
+A request that finds nothing queued and fewer than `senders` sends under way sends its own
+events. Requests that arrive while the sends are busy are sent together by the next one (group
+commit): one broker round trip for many requests under load, no added wait when idle. Any
+broker failure answers every request of that send with 503: each caller is told nothing was
+accepted and sends again; events that did reach the broker before the failure are
+deduplicated by their ids downstream.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class GroupPublisher:
     _wakeup: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
+    _sending: int = 0  # sends under way, by requests themselves and by the sender tasks
 
     async def publish(self, events: Sequence[Event], endpoint: str) -> list[str]:
         """The ids, once the broker holds every event; raises a 503 `Problem` otherwise."""
@@ -62,29 +66,48 @@ class GroupPublisher:
             return []
         self._start()
         assert self._wakeup is not None
-        pending = _Pending(events, asyncio.get_running_loop().create_future())
-        self._queue.append(pending)
-        self._wakeup.set()
-        await pending.done  # raises the send's Problem, if any
+        if not self._queue and self._sending < self.senders:
+            # Nothing waiting to go with it and a send may start: this request sends its own,
+            # sparing the turn of the loop to a sender task and back (most requests, when idle).
+            await self._send_directly(events)
+        else:
+            pending = _Pending(events, asyncio.get_running_loop().create_future())
+            self._queue.append(pending)
+            self._wakeup.set()
+            await pending.done  # raises the send's Problem, if any
         EVENTS_ACCEPTED.labels(endpoint).inc(len(events))
         return [event.id for event in events]
+
+    async def _send_directly(self, events: Sequence[Event]) -> None:
+        assert self._wakeup is not None
+        self._sending += 1
+        try:
+            await self.publisher.publish(events)
+        except Exception as exc:
+            raise _as_problem(exc) from exc
+        finally:
+            self._sending -= 1
+            if self._queue:  # requests that came meanwhile: a sender task takes them
+                self._wakeup.set()
 
     def _start(self) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or the app now runs on another loop (tests do that)
             self._loop = loop
             self._queue = []
+            self._sending = 0
             self._wakeup = asyncio.Event()
             self._tasks = [loop.create_task(self._send_forever()) for _ in range(self.senders)]
 
     async def _send_forever(self) -> None:
         assert self._wakeup is not None
         while True:
-            if not self._queue:
+            if not self._queue or self._sending >= self.senders:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             group = self._take_group()
+            self._sending += 1
             try:
                 outcomes = await self._send(group)
             except BaseException as exc:  # every waiter hears the outcome, whatever it was
@@ -92,6 +115,8 @@ class GroupPublisher:
                 if not isinstance(exc, Exception):
                     _settle(group, outcomes)
                     raise
+            finally:
+                self._sending -= 1
             _settle(group, outcomes)
 
     def _take_group(self) -> list[_Pending]:
