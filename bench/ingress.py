@@ -1,7 +1,7 @@
 """The ingress benchmark: `fleet web` against two bare uvicorn apps, in one run: `no-op` answers 202
 doing nothing, `send` first hands the items to the broker as one stock Celery message.
 
-    .venv/bin/python -m bench.ingress [--seconds 10] [--repeats 5] [--graph-only]
+    .venv/bin/python -m bench.ingress [--seconds 10] [--repeats 5] [--graph-only] [--graph-rate 1000]
 
 Each is one uvicorn process on loopback, driven by the same client (bench/ingress_load.py):
 single events and batches of 100 at `POST /events` (closed loop: as fast as answers come), and
@@ -122,6 +122,18 @@ def _queued(client: redis.Redis, queue: str) -> int:
     return total
 
 
+def _pushed_items(client: redis.Redis, queue: str) -> int:
+    """Items in the request bodies the `lpush` app stored: a Graph collection's, a batch's, or one."""
+    total = 0
+    for raw in client.lrange(queue, 0, -1):
+        body = json.loads(raw)
+        if isinstance(body, dict) and "value" in body:
+            total += len(body["value"])
+        else:
+            total += len(body) if isinstance(body, list) else 1
+    return total
+
+
 def _line(name: str, target: str, outcome: Outcome, per_request: int, other: float) -> str:
     latency = Latency.of(outcome.latencies)
     rps = len(outcome.latencies) / outcome.elapsed
@@ -145,7 +157,15 @@ def _measure(
     return outcomes
 
 
-def run(seconds: float, repeats: int, graph_only: bool, postgres: str, redis_host: str) -> int:
+def run(
+    seconds: float,
+    repeats: int,
+    graph_only: bool,
+    postgres: str,
+    redis_host: str,
+    *,
+    graph_rate: float = GRAPH_RATE,
+) -> int:
     with ExitStack() as stack:
         database = stack.enter_context(fresh_database(postgres))
         broker = stack.enter_context(private_redis_db(redis_host))
@@ -181,6 +201,16 @@ def run(seconds: float, repeats: int, graph_only: bool, postgres: str, redis_hos
         send = stack.enter_context(
             server("send", [*uvicorn, "--factory", "bench.ingress_load:send_app"], send_env, logs, groups)
         )
+        lpush_queue = prefix + "bench.lpush"
+        lpush = stack.enter_context(
+            server(
+                "lpush",
+                [*uvicorn, "--factory", "bench.ingress_load:lpush_app"],
+                {**send_env, "BENCH_LPUSH_QUEUE": lpush_queue},
+                logs,
+                groups,
+            )
+        )
         fleet = stack.enter_context(server("fleet", ["-m", "workers", "web"], env, logs, groups))
         auth = {"Authorization": f"Bearer {token}"}
         single = raw_request(
@@ -199,11 +229,13 @@ def run(seconds: float, repeats: int, graph_only: bool, postgres: str, redis_hos
         scenarios = [
             Scenario("single event, 16 clients", single, 1, connections=16),
             Scenario("batch of 100, 4 clients", batch, 100, connections=4),
-            Scenario(f"graph {GRAPH_RATE}/s by {GRAPH_BATCH}", notifications, GRAPH_BATCH, 32, GRAPH_RATE),
+            Scenario(
+                f"graph {graph_rate:.0f}/s by {GRAPH_BATCH}", notifications, GRAPH_BATCH, 32, graph_rate
+            ),
         ]
         if graph_only:
             scenarios = scenarios[2:]
-        targets = {"no-op": noop, "send": send, "fleet": fleet}
+        targets = {"no-op": noop, "lpush": lpush, "send": send, "fleet": fleet}
         names = list(targets)
         accepted = dict.fromkeys(names, 0)
         results: dict[tuple[str, str], list[Outcome]] = {}
@@ -221,6 +253,7 @@ def run(seconds: float, repeats: int, graph_only: bool, postgres: str, redis_hos
         on_broker = {
             "fleet": _queued(client, prefix + "fleet.demo") + _queued(client, prefix + "fleet.graph"),
             "send": _queued(client, send_queue),
+            "lpush": _pushed_items(client, lpush_queue),
         }
         client.close()
         print()
@@ -231,11 +264,14 @@ def run(seconds: float, repeats: int, graph_only: bool, postgres: str, redis_hos
         graph = scenarios[-1].name
         p99 = {target: _median_p99(results[(graph, target)]) for target in names}
         print(
-            f"graph at {GRAPH_RATE} notifications/s, median p99 of {repeats}: "
-            f"no-op app {p99['no-op']:.2f} ms, app + Celery send {p99['send']:.2f} ms, "
-            f"fleet {p99['fleet']:.2f} ms\n"
+            f"graph at {graph_rate:.0f} notifications/s, median p99 of {repeats}: "
+            f"no-op app {p99['no-op']:.2f} ms, app + LPUSH {p99['lpush']:.2f} ms, "
+            f"app + Celery send {p99['send']:.2f} ms, fleet {p99['fleet']:.2f} ms\n"
             f"  fleet / no-op app (reads the body, 202):          {p99['fleet'] / p99['no-op']:.2f}x "
             "(issue 3's target: at most 2x)\n"
+            f"  app + LPUSH / no-op app:                          {p99['lpush'] / p99['no-op']:.2f}x "
+            "(the least any durable 202 costs)\n"
+            f"  fleet / app + LPUSH (LPUSH of the body, 202):     {p99['fleet'] / p99['lpush']:.2f}x\n"
             f"  fleet / app + send (json.loads, send_task, 202): {p99['fleet'] / p99['send']:.2f}x "
             "(same durable work with stock Celery; Graph's budget is 3000 ms)"
         )
@@ -255,11 +291,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
     parser.add_argument("--repeats", type=int, default=5, help="runs of the Graph phase per side")
     parser.add_argument("--graph-only", action="store_true", help="skip the closed-loop /events phases")
+    parser.add_argument(
+        "--graph-rate", type=float, default=GRAPH_RATE, help="notifications per second (issue 3: 1,000)"
+    )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     args = parser.parse_args()
     try:
-        sys.exit(run(args.seconds, args.repeats, args.graph_only, args.postgres, args.redis))
+        sys.exit(
+            run(
+                args.seconds,
+                args.repeats,
+                args.graph_only,
+                args.postgres,
+                args.redis,
+                graph_rate=args.graph_rate,
+            )
+        )
     except BenchError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -1,8 +1,9 @@
 """Load for the ingress benchmark: a lean HTTP/1.1 keep-alive client on asyncio streams, closed-
 loop (as fast as answers come) and open-loop (a fixed rate; a request that could not be sent on
 time because its connection was still busy is timed from when it was due, so a slow server cannot
-hide its queue), and the two bare ASGI apps the fleet is compared with: one answers 202 doing
-nothing, the other first sends the items as one message through a stock Celery app."""
+hide its queue), and the bare ASGI apps the fleet is compared with: one answers 202 doing
+nothing, one first LPUSHes the body as it came, one first sends the items as one message
+through a stock Celery app."""
 
 from __future__ import annotations
 
@@ -62,6 +63,30 @@ def send_app() -> Callable[..., Any]:
             loaded = json.loads(body)
             items = loaded["value"] if isinstance(loaded, dict) and "value" in loaded else loaded
             await run_in_threadpool(publish, items if isinstance(items, list) else [items])
+        await _accepted(send)
+
+    return app
+
+
+def lpush_app() -> Callable[..., Any]:
+    """The least a durable 202 costs: read the body and LPUSH it, as it came, from the event loop
+    (redis-py's asyncio client, hiredis), then answer 202; no parsing, no checks, no message
+    format. `uvicorn --factory bench.ingress_load:lpush_app`; broker and queue from
+    BENCH_SEND_BROKER_URL and BENCH_LPUSH_QUEUE."""
+    import redis.asyncio
+
+    queue = os.environ["BENCH_LPUSH_QUEUE"]
+    clients: dict[int, redis.asyncio.Redis] = {}
+
+    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _body(receive)
+        if scope["method"] == "POST":
+            loop = id(asyncio.get_running_loop())
+            if loop not in clients:
+                clients[loop] = redis.asyncio.Redis.from_url(os.environ["BENCH_SEND_BROKER_URL"])
+            await clients[loop].lpush(queue, body)
         await _accepted(send)
 
     return app
