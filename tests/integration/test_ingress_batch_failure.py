@@ -31,24 +31,17 @@ def broker_url(redis_url: str) -> str:
     return redis_url
 
 
+def cloudevent(event_id: str, event_type: str, source: str, data: object) -> dict[str, object]:
+    return {"specversion": "1.0", "id": event_id, "source": source, "type": event_type, "data": data}
+
+
 def deposit(event_id: str) -> dict[str, object]:
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": "https://shop.example/orders",
-        "type": "demo.deposit_recorded",
-        "data": {"account": "acc-1", "amount": 1},
-    }
+    data = {"account": "acc-1", "amount": 1}
+    return cloudevent(event_id, "demo.deposit_recorded", "https://shop.example/orders", data)
 
 
 def invalidation(event_id: str) -> dict[str, object]:
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": "https://shop.example/catalogue",
-        "type": "cache.invalidate",
-        "data": {"tags": ["product:1"]},
-    }
+    return cloudevent(event_id, "cache.invalidate", "https://shop.example/catalogue", {"tags": ["product:1"]})
 
 
 def test_a_batch_that_fails_halfway_is_refused_whole_and_its_retry_takes_effect_exactly_once(
