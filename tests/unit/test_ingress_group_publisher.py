@@ -41,9 +41,9 @@ def event(event_id: str, event_type: str = "demo.deposit_recorded") -> Event:
 
 
 async def _publish_while_first_send_waits(
-    publisher: RecordingPublisher, batches: list[list[Event]]
+    publisher: RecordingPublisher, batches: list[list[Event]], senders: int = 1
 ) -> list[list[str] | BaseException]:
-    group = GroupPublisher(ThreadedPublisher(publisher), senders=1)
+    group = GroupPublisher(ThreadedPublisher(publisher, threads=senders), senders=senders)
     first = asyncio.create_task(group.publish(batches[0], "events"))
     await asyncio.sleep(0.05)  # the first send is under way (and held)
     rest = [asyncio.create_task(group.publish(batch, "events")) for batch in batches[1:]]
@@ -58,6 +58,14 @@ def test_requests_arriving_during_a_send_go_together_in_the_next() -> None:
     results = asyncio.run(_publish_while_first_send_waits(publisher, batches))
     assert results == [["a"], ["b", "c"], ["d"]]
     assert publisher.sends == [["a"], ["b", "c", "d"]]
+
+
+def test_with_a_send_under_way_requests_wait_to_go_together_though_a_sender_is_free() -> None:
+    publisher = RecordingPublisher()
+    batches = [[event("a")], [event("b")], [event("c")], [event("d")]]
+    results = asyncio.run(_publish_while_first_send_waits(publisher, batches, senders=2))
+    assert results == [["a"], ["b"], ["c"], ["d"]]
+    assert sorted(publisher.sends) == [["a"], ["b", "c", "d"]]  # not b alone on the free sender
 
 
 def test_a_broker_failure_answers_every_request_of_the_send_with_503() -> None:

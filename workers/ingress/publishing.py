@@ -6,12 +6,11 @@ threads of its own (both in infra/loop_publisher.py), so that sends never wait b
 request threads' database reads (a flood of unknown Graph subscriptions, each read afresh, must
 not delay every endpoint's 202).
 
-A request that finds nothing queued and fewer than `senders` sends under way sends its own
-events. Requests that arrive while the sends are busy are sent together by the next one (group
-commit): one broker round trip for many requests under load, no added wait when idle. Any
-broker failure answers every request of that send with 503: each caller is told nothing was
-accepted and sends again; events that did reach the broker before the failure are
-deduplicated by their ids downstream.
+A request that finds no send under way sends its own events. Requests that arrive while one is
+are sent together by the next (group commit, by up to `senders` tasks at once): one broker
+round trip for many requests under load, no added wait when idle. Any broker failure answers
+every request of that send with 503: each caller is told nothing was accepted and sends again;
+events that did reach the broker before the failure are deduplicated by their ids downstream.
 """
 
 from __future__ import annotations
@@ -66,9 +65,9 @@ class GroupPublisher:
             return []
         self._start()
         assert self._wakeup is not None
-        if not self._queue and self._sending < self.senders:
-            # Nothing waiting to go with it and a send may start: this request sends its own,
-            # sparing the turn of the loop to a sender task and back (most requests, when idle).
+        if not self._queue and self._sending == 0:
+            # Idle: this request sends its own, sparing the turn of the loop to a sender task and
+            # back. Under load a send is nearly always under way, and requests go in groups.
             await self._send_directly(events)
         else:
             pending = _Pending(events, asyncio.get_running_loop().create_future())
