@@ -140,6 +140,9 @@ def test_a_database_outage_sends_messages_back_without_spending_attempts(
     healthy = fut.start_worker()  # the database is back
     wait_until(lambda: len(fut.deposits()) == 5, timeout=60, what="every deposit after the outage")
     for n in range(5):
-        assert [attempt for attempt, _ in retries_logged(healthy.log(), f"outage-db-{n}")] == [1]
+        # Attempt 1 is the first the handler ran: the outage spent none. (Delivery is at least
+        # once: seen once in CI, a second copy of a message failed at its own attempt 1 too.)
+        attempts = [attempt for attempt, _ in retries_logged(healthy.log(), f"outage-db-{n}")]
+        assert attempts and set(attempts) == {1}, attempts
     assert max(fut.deposits().values()) == 1
     assert fut.letters() == []
