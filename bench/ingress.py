@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from bench.ingress_load import Outcome, closed_loop, open_loop, raw_request
+from bench.ingress_load import Outcome, closed_loop, open_loop, raw_request, request_items
 from bench.report import disturbed
 from bench.support import BenchError, Latency, OtherLoad, Worker, fresh_database, private_redis_db, running
 from infra.db import make_engine
@@ -126,11 +126,7 @@ def _pushed_items(client: redis.Redis, queue: str) -> int:
     """Items in the request bodies the `lpush` app stored: a Graph collection's, a batch's, or one."""
     total = 0
     for raw in client.lrange(queue, 0, -1):
-        body = json.loads(raw)
-        if isinstance(body, dict) and "value" in body:
-            total += len(body["value"])
-        else:
-            total += len(body) if isinstance(body, list) else 1
+        total += len(request_items(raw))
     return total
 
 

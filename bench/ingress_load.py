@@ -60,12 +60,17 @@ def send_app() -> Callable[..., Any]:
             return
         body = await _body(receive)
         if scope["method"] == "POST":  # not the runner's GET /healthz
-            loaded = json.loads(body)
-            items = loaded["value"] if isinstance(loaded, dict) and "value" in loaded else loaded
-            await run_in_threadpool(publish, items if isinstance(items, list) else [items])
+            await run_in_threadpool(publish, request_items(body))
         await _accepted(send)
 
     return app
+
+
+def request_items(body: bytes | str) -> list[Any]:
+    """The items of a request body: a Graph collection's `value`, a batch's list, or the one event."""
+    loaded = json.loads(body)
+    items = loaded["value"] if isinstance(loaded, dict) and "value" in loaded else loaded
+    return items if isinstance(items, list) else [items]
 
 
 def lpush_app() -> Callable[..., Any]:
@@ -76,17 +81,14 @@ def lpush_app() -> Callable[..., Any]:
     import redis.asyncio
 
     queue = os.environ["BENCH_LPUSH_QUEUE"]
-    clients: dict[int, redis.asyncio.Redis] = {}
+    client = redis.asyncio.Redis.from_url(os.environ["BENCH_SEND_BROKER_URL"])  # connects on first use
 
     async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
             return
         body = await _body(receive)
         if scope["method"] == "POST":
-            loop = id(asyncio.get_running_loop())
-            if loop not in clients:
-                clients[loop] = redis.asyncio.Redis.from_url(os.environ["BENCH_SEND_BROKER_URL"])
-            await clients[loop].lpush(queue, body)
+            await client.lpush(queue, body)
         await _accepted(send)
 
     return app
