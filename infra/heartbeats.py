@@ -57,7 +57,8 @@ class RedisHeartbeats:
         self._redis.delete(_key(self._prefix, hostname))
 
     def online(self) -> list[Heartbeat]:
-        keys = sorted(self._redis.scan_iter(match=_key(self._prefix, "*"), count=500))
+        # SCAN may return a key twice while Redis resizes its table: a set lists each worker once
+        keys = sorted(set(self._redis.scan_iter(match=_key(self._prefix, "*"), count=500)))
         pipe = self._redis.pipeline()
         for key in keys:
             pipe.hgetall(key)

@@ -78,7 +78,7 @@ def test_key_and_pattern_invalidation(cache: TaggedCache, client: redis.Redis, n
         cache.get_or_set(key, lambda key=key: key, ttl=60)
     assert cache.invalidate(keys=["profile:c1", "never-cached"]) == 1
     assert cache.invalidate(patterns=["orders:c1:*"]) == 2
-    left = sorted(k.decode().removeprefix(f"{namespace}:k:") for k in client.scan_iter(f"{namespace}:k:*"))
+    left = sorted({k.decode().removeprefix(f"{namespace}:k:") for k in client.scan_iter(f"{namespace}:k:*")})
     assert left == ["orders:c2:page1"]
 
 
@@ -180,7 +180,9 @@ def test_pattern_invalidation_over_100000_keys_scans_in_small_rounds(
     )
     assert removal.removed == total
     assert client.exists(f"{namespace}:k:session:0", f"{namespace}:k:session:99999") == 0
-    assert len(list(client.scan_iter(f"{namespace}:k:profile:*", count=1000))) == kept
+    # SCAN may return a key twice while Redis shrinks its table after the removal: compare sets
+    left = set(client.scan_iter(f"{namespace}:k:profile:*", count=1000))
+    assert left == {f"{namespace}:k:profile:{n}".encode() for n in range(kept)}
     assert removal.rounds > 1  # many small rounds, never one command over the keyspace
 
 
