@@ -10,7 +10,6 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 import pydantic
@@ -90,11 +89,15 @@ class Event(BaseModel):
         endpoint checks the size, then the publisher or outbox sends the same bytes."""
         return self.encoded
 
-    @cached_property
+    @property
     def encoded(self) -> bytes:
         # Kept in the instance's __dict__, which pydantic leaves out of `==` and `hash` (fields
         # only); sound because an event is frozen (its `data` is never changed in place either).
-        return self.model_dump_json(exclude_none=True).encode()
+        # Not functools.cached_property: on Python 3.11 it takes a lock, a microsecond an event.
+        encoded: bytes | None = self.__dict__.get("encoded")
+        if encoded is None:
+            encoded = self.__dict__["encoded"] = self.model_dump_json(exclude_none=True).encode()
+        return encoded
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Event:
         copy = super().model_copy(update=update, deep=deep)

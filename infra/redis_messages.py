@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import signals
-from kombu.utils.json import dumps, loads
+from kombu.utils.json import JSONEncoder, loads
 
 from handlers.envelope import Event
 from handlers.registry import Route
@@ -49,11 +49,14 @@ FILLED_IN = frozenset(
 )
 """What differs between two messages Celery builds for the same events; a copy sets its own."""
 
+_JSON = JSONEncoder()  # kombu's `dumps` makes one of these per call, with these same settings
+_BODY_OPENS = '{"body": "'  # how a template's message text begins: its body is first, and empty
+
 
 @dataclass(frozen=True)
 class _Template:
     key: str
-    message: dict[str, Any]
+    message: dict[str, Any]  # Celery's, its body emptied and moved first (`fill` splices one in)
     args: Any
     embed: Any
 
@@ -73,14 +76,11 @@ class _Template:
             "delivery_tag": str(uuid.uuid4()),
             "kwargsrepr": shown,
         }
-        body = dumps([self.args, {"events": events, "attempt": 0}, self.embed]).encode()
-        message = {
-            **self.message,
-            "body": base64.b64encode(body).decode(),
-            "headers": headers,
-            "properties": properties,
-        }
-        return self.key, dumps(message)
+        body = _JSON.encode([self.args, {"events": events, "attempt": 0}, self.embed]).encode()
+        # The message is encoded with an empty body and the base64 text spliced in: base64 needs
+        # no escaping in JSON, and escaping it character by character was a third of the copy.
+        rest = _JSON.encode({**self.message, "headers": headers, "properties": properties})
+        return self.key, _BODY_OPENS + base64.b64encode(body).decode() + rest[len(_BODY_OPENS) :]
 
 
 class RedisMessages:
@@ -128,7 +128,8 @@ class RedisMessages:
                 sorted(varies - FILLED_IN) or "their layout",
             )
             return None
-        return _Template(key=key, message=one, args=args, embed=embed)
+        message = {"body": "", **{name: value for name, value in one.items() if name != "body"}}
+        return _Template(key=key, message=message, args=args, embed=embed)
 
 
 def _differences(one: dict[str, Any], other: dict[str, Any]) -> set[tuple[str, str]]:

@@ -42,8 +42,16 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # made onc
 
 def notification_id(item: dict[str, Any]) -> str:
     """The same notification, redelivered, gets the same id (and the ledger makes it a no-op)."""
-    canonical = _CANONICAL.encode({k: v for k, v in item.items() if k != "clientState"})
-    return "gn-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return _id_of(_without_secret(item))
+
+
+def _id_of(content: dict[str, Any]) -> str:
+    """The id of a notification whose `content` is the item without its clientState."""
+    return "gn-" + hashlib.sha256(_CANONICAL.encode(content).encode()).hexdigest()[:32]
+
+
+def _without_secret(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k != "clientState"}
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,10 @@ class GraphWebhook:
         items = collection.get("value") if isinstance(collection, dict) else None
         if not isinstance(items, list):
             raise Problem(400, "a notification collection is a JSON object with a 'value' array")
-        states = self.secrets.cached({item["subscriptionId"] for item in items if _well_formed(item)})
-        doubtful, rich = _doubtful(items, states), any(map(_is_rich, items))
+        formed = [item for item in items if _well_formed(item)]
+        states = self.secrets.cached({item["subscriptionId"] for item in formed})
+        doubtful = _doubtful(formed, states)
+        rich = any("encryptedContent" in item for item in formed)
         if len(items) > INLINE_ITEMS or doubtful or rich:
             # A secret to read from the database, keys to fetch, RSA to do, or simply many items:
             # not on the event loop, which would stall every other request meanwhile.
@@ -119,7 +129,8 @@ class GraphWebhook:
         refusal = _refusal(item, states)
         if refusal:
             return refusal
-        data = {k: v for k, v in item.items() if k != "clientState"}
+        data = _without_secret(item)
+        event_id = _id_of(data)  # of the notification as Graph sent it, before anything is added
         if "encryptedContent" in item:
             if self.rich is None:
                 return "rich_notifications_not_configured"
@@ -130,16 +141,16 @@ class GraphWebhook:
             except NotificationRejected as exc:
                 log.warning("rich notification refused: %s", exc)
                 return "decryption_failed"
-        return self._event(item, data)
+        return self._event(item, data, event_id)
 
-    def _event(self, item: dict[str, Any], data: dict[str, Any]) -> Event | str:
+    def _event(self, item: dict[str, Any], data: dict[str, Any], event_id: str) -> Event | str:
         event_type = LIFECYCLE_TYPE if "lifecycleEvent" in item else CHANGE_TYPE
         try:
             event = new_event(
                 event_type,
                 data,
                 source=GRAPH_SOURCE,
-                id=notification_id(item),
+                id=event_id,
                 subject=item["subscriptionId"],
             )
             check_size(event, self.max_event_bytes)
@@ -180,17 +191,13 @@ def _matches(offered: str, expected: str | None) -> bool:
     return expected is not None and hmac.compare_digest(offered.encode(), expected.encode())
 
 
-def _doubtful(items: list[Any], states: dict[str, str]) -> set[str]:
+def _doubtful(formed: list[dict[str, Any]], states: dict[str, str]) -> set[str]:
     """Subscriptions of well-formed items whose secret is not known or did not match."""
     return {
         item["subscriptionId"]
-        for item in items
-        if _well_formed(item) and not _matches(item["clientState"], states.get(item["subscriptionId"]))
+        for item in formed
+        if not _matches(item["clientState"], states.get(item["subscriptionId"]))
     }
-
-
-def _is_rich(item: object) -> bool:
-    return isinstance(item, dict) and "encryptedContent" in item and _well_formed(item)
 
 
 def _well_formed(item: object) -> bool:
