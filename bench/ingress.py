@@ -1,14 +1,17 @@
-"""The ingress benchmark: `fleet web` against two bare uvicorn apps, in one run: `no-op` answers 202
-doing nothing, `send` first hands the items to the broker as one stock Celery message.
+"""The ingress benchmark: `fleet web` against three bare uvicorn apps, in one run: `no-op` answers
+202 doing nothing, `lpush` first LPUSHes the body to Redis, `send` first hands the items to the
+broker as one stock Celery message.
 
     .venv/bin/python -m bench.ingress [--seconds 10] [--repeats 5] [--graph-only] [--graph-rate 1000]
+                                      [--broker redis|amqp]
 
 Each is one uvicorn process on loopback, driven by the same client (bench/ingress_load.py):
 single events and batches of 100 at `POST /events` (closed loop: as fast as answers come), and
 Graph notification batches at 1,000 notifications/s (open loop). The 202 of the fleet and of
-`send` means durably on the (Redis) broker; at the end every item either accepted is counted on
-its queue. One open-loop run's p99 is its few slowest requests, so the Graph phase is repeated
-(the three taking turns at going first) and judged by the median p99 of each.
+`send` means durably on the broker (Redis, or RabbitMQ with `--broker amqp`; `lpush` always uses
+Redis); at the end every item each accepted is counted on its queue. One open-loop run's p99 is
+its few slowest requests, so the Graph phase is repeated (the four taking turns at going first)
+and judged by the median p99 of each.
 """
 
 from __future__ import annotations
@@ -27,16 +30,29 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import kombu
 import redis
 
 from bench.ingress_load import Outcome, closed_loop, open_loop, raw_request, request_items
 from bench.report import disturbed
-from bench.support import BenchError, Latency, OtherLoad, Worker, fresh_database, private_redis_db, running
+from bench.support import (
+    BenchError,
+    Latency,
+    OtherLoad,
+    Worker,
+    delete_queues,
+    fresh_database,
+    private_redis_db,
+    running,
+)
 from infra.db import make_engine
 from infra.graph.schema import graph_subscriptions
 from infra.ingress.api_keys import SqlApiKeys
+from infra.settings import Settings
+from workers.bootstrap import Runtime
 
 GRAPH_BATCH = 10
 GRAPH_RATE = 1000  # notifications per second
@@ -122,6 +138,29 @@ def _queued(client: redis.Redis, queue: str) -> int:
     return total
 
 
+def _drained(url: str, queues: list[str]) -> int:
+    """Events in the Celery messages on RabbitMQ `queues`, taken off them one by one."""
+    total = 0
+    with kombu.Connection(url) as connection:
+        for queue in queues:
+            channel: Any = connection.channel()  # py-amqp's: kombu's type has no basic_get
+            try:
+                while (message := channel.basic_get(queue, no_ack=True)) is not None:
+                    _, kwargs, _ = json.loads(message.body)
+                    total += len(kwargs["events"])
+            except connection.channel_errors:  # never declared: nothing was sent there
+                continue
+            channel.close()
+    return total
+
+
+def _delete_amqp_queues(url: str, fleet: Settings, send_queue: str) -> None:
+    """The fleet's queues (as its settings name them) and the `send` app's."""
+    fleet_app = Runtime(fleet).app
+    delete_queues(fleet_app.connection_for_write(), list(fleet_app.amqp.queues.values()))
+    delete_queues(kombu.Connection(url), [kombu.Queue(send_queue, kombu.Exchange(send_queue))])
+
+
 def _pushed_items(client: redis.Redis, queue: str) -> int:
     """Items in the request bodies the `lpush` app stored: a Graph collection's, a batch's, or one."""
     total = 0
@@ -161,10 +200,13 @@ def run(
     redis_host: str,
     *,
     graph_rate: float = GRAPH_RATE,
+    amqp: str | None = None,
 ) -> int:
+    """`amqp`: the fleet and `send` publish to this RabbitMQ instead of Redis."""
     with ExitStack() as stack:
         database = stack.enter_context(fresh_database(postgres))
-        broker = stack.enter_context(private_redis_db(redis_host))
+        redis_db = stack.enter_context(private_redis_db(redis_host))
+        broker = amqp or redis_db
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleet-bench-ingress-")))
         prefix = f"b{uuid.uuid4().hex[:6]}."
         engine = make_engine(database)
@@ -183,6 +225,7 @@ def run(
         env = {
             "FLEET_DATABASE_URL": database,
             "FLEET_BROKER_URL": broker,
+            "FLEET_REDIS_URL": redis_db,
             "FLEET_QUEUE_PREFIX": prefix,
             "FLEET_KEY_PREFIX": prefix.rstrip("."),
             "FLEET_LOG_LEVEL": "WARNING",
@@ -193,6 +236,13 @@ def run(
             server("no-op", [*uvicorn, "bench.ingress_load:bare_app"], env, logs, groups)
         )
         send_queue = prefix + "bench.send"
+        fleet_queues = [prefix + "fleet.demo", prefix + "fleet.graph"]
+        if amqp:  # RabbitMQ keeps queues after the run: these go when the servers have stopped
+            fleet_settings = Settings(
+                broker_url=amqp, redis_url=redis_db, database_url=database, queue_prefix=prefix,
+                key_prefix=prefix.rstrip("."),
+            )  # fmt: skip
+            stack.callback(_delete_amqp_queues, amqp, fleet_settings, send_queue)
         send_env = {**env, "BENCH_SEND_BROKER_URL": broker, "BENCH_SEND_QUEUE": send_queue}
         send = stack.enter_context(
             server("send", [*uvicorn, "--factory", "bench.ingress_load:send_app"], send_env, logs, groups)
@@ -202,7 +252,7 @@ def run(
             server(
                 "lpush",
                 [*uvicorn, "--factory", "bench.ingress_load:lpush_app"],
-                {**send_env, "BENCH_LPUSH_QUEUE": lpush_queue},
+                {**env, "BENCH_LPUSH_REDIS_URL": redis_db, "BENCH_LPUSH_QUEUE": lpush_queue},
                 logs,
                 groups,
             )
@@ -245,12 +295,15 @@ def run(
                 for target, outcome in _measure(scenario, targets, seconds, order, groups).items():
                     results.setdefault((scenario.name, target), []).append(outcome)
                     accepted[target] += outcome.statuses[202] * scenario.per_request
-        client = redis.Redis.from_url(broker)
-        on_broker = {
-            "fleet": _queued(client, prefix + "fleet.demo") + _queued(client, prefix + "fleet.graph"),
-            "send": _queued(client, send_queue),
-            "lpush": _pushed_items(client, lpush_queue),
-        }
+        client = redis.Redis.from_url(redis_db)
+        if amqp:
+            on_broker = {"fleet": _drained(amqp, fleet_queues), "send": _drained(amqp, [send_queue])}
+        else:
+            on_broker = {
+                "fleet": sum(_queued(client, queue) for queue in fleet_queues),
+                "send": _queued(client, send_queue),
+            }
+        on_broker["lpush"] = _pushed_items(client, lpush_queue)
         client.close()
         print()
         for target, count in on_broker.items():
@@ -292,6 +345,12 @@ def main() -> None:
     )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    parser.add_argument(
+        "--broker", choices=["redis", "amqp"], default="redis", help="where the fleet and `send` publish"
+    )
+    parser.add_argument(
+        "--amqp", default="amqp://guest:guest@127.0.0.1:5672//", help="RabbitMQ, for --broker amqp"
+    )
     args = parser.parse_args()
     try:
         sys.exit(
@@ -302,6 +361,7 @@ def main() -> None:
                 args.postgres,
                 args.redis,
                 graph_rate=args.graph_rate,
+                amqp=args.amqp if args.broker == "amqp" else None,
             )
         )
     except BenchError as exc:

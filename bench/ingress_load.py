@@ -76,12 +76,12 @@ def request_items(body: bytes | str) -> list[Any]:
 def lpush_app() -> Callable[..., Any]:
     """The least a durable 202 costs: read the body and LPUSH it, as it came, from the event loop
     (redis-py's asyncio client, hiredis), then answer 202; no parsing, no checks, no message
-    format. `uvicorn --factory bench.ingress_load:lpush_app`; broker and queue from
-    BENCH_SEND_BROKER_URL and BENCH_LPUSH_QUEUE."""
+    format. `uvicorn --factory bench.ingress_load:lpush_app`; Redis and list from
+    BENCH_LPUSH_REDIS_URL and BENCH_LPUSH_QUEUE."""
     import redis.asyncio
 
     queue = os.environ["BENCH_LPUSH_QUEUE"]
-    client = redis.asyncio.Redis.from_url(os.environ["BENCH_SEND_BROKER_URL"])  # connects on first use
+    client = redis.asyncio.Redis.from_url(os.environ["BENCH_LPUSH_REDIS_URL"])  # connects on first use
 
     async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":

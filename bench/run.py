@@ -30,7 +30,6 @@ from typing import Any
 
 import redis
 from celery import Celery
-from kombu import Queue
 from sqlalchemy import Engine, func, select, text
 
 from bench.baseline import INSERT_DEPOSIT, NOOP, BaselineConfig, make_app
@@ -48,6 +47,7 @@ from bench.support import (
     Latency,
     OtherLoad,
     Worker,
+    delete_queues,
     fresh_database,
     paced,
     private_redis_db,
@@ -214,7 +214,7 @@ def run_fleet(setup: Setup, deposits: Deposits) -> tuple[Repeated, LatencyRun]:
             latency = median_by_p99(latencies)
     finally:
         if not setup.broker_is_redis:
-            delete_queues(runtime.app, list(runtime.app.conf.task_queues))
+            delete_queues(runtime.app.connection_for_write(), list(runtime.app.amqp.queues.values()))
         runtime.fleet().close()
     return Repeated(tuple(runs)), latency
 
@@ -291,7 +291,7 @@ def run_baseline(setup: Setup, deposits: Deposits) -> tuple[Throughput, Throughp
             latency = median_by_p99(latencies)
     finally:
         if not setup.broker_is_redis:
-            delete_queues(app, list(app.conf.task_queues))
+            delete_queues(app.connection_for_write(), list(app.amqp.queues.values()))
         counter.close()
     return no_op, with_db, latency
 
@@ -397,24 +397,6 @@ def split(values: list[float], parts: int) -> list[list[float]]:
     size = len(values) / parts
     slices = [values[round(n * size) : round((n + 1) * size)] for n in range(parts)]
     return [part for part in slices if part]
-
-
-def delete_queues(app: Celery, queues: list[Queue]) -> None:
-    """RabbitMQ keeps durable queues and exchanges after the run: remove the ones this run made."""
-    targets = [("queue", queue.name) for queue in queues]
-    targets += [("exchange", name) for name in sorted({queue.exchange.name for queue in queues})]
-    with app.connection_for_write() as connection:
-        for kind, name in targets:
-            channel: Any = connection.channel()
-            try:
-                if kind == "queue":
-                    channel.queue_delete(name)
-                else:
-                    channel.exchange_delete(name)
-            except Exception as exc:  # never declared: that channel is closed, the next is new
-                print(f"  note: could not delete {kind} {name}: {exc}", flush=True)
-            else:
-                channel.close()
 
 
 # -- main ------------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import redis
+from kombu import Connection, Queue
 from sqlalchemy import text
 
 from infra.db import make_engine
@@ -262,3 +263,21 @@ class OtherLoad:
                 yield pid, jiffies, "workers"
             elif name in SERVICES:
                 yield pid, jiffies, "services"
+
+
+def delete_queues(connection: Connection, queues: list[Queue]) -> None:
+    """RabbitMQ keeps durable queues and exchanges after the run: remove the ones this run made."""
+    targets = [("queue", queue.name) for queue in queues]
+    targets += [("exchange", name) for name in sorted({queue.exchange.name for queue in queues})]
+    with connection:
+        for kind, name in targets:
+            channel: Any = connection.channel()
+            try:
+                if kind == "queue":
+                    channel.queue_delete(name)
+                else:
+                    channel.exchange_delete(name)
+            except Exception as exc:  # never declared: that channel is closed, the next is new
+                print(f"  note: could not delete {kind} {name}: {exc}", flush=True)
+            else:
+                channel.close()

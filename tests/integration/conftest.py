@@ -110,7 +110,9 @@ class FleetUnderTest:
 
     def _delete_queues_and_exchanges(self) -> None:
         with self.runtime.app.connection_for_write() as connection:
-            for queue in self.runtime.app.conf.task_queues:
+            # Celery's view of the queues: their exchange (the default one, named after the
+            # default queue) filled in, which the configured Queue objects leave empty
+            for queue in self.runtime.app.amqp.queues.values():
                 for delete, name in (("queue_delete", queue.name), ("exchange_delete", queue.exchange.name)):
                     channel = connection.channel()  # a failed delete (never declared) closes its channel
                     with contextlib.suppress(Exception):
