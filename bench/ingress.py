@@ -148,17 +148,20 @@ def _drained(url: str, queues: list[str]) -> int:
                 while (message := channel.basic_get(queue, no_ack=True)) is not None:
                     _, kwargs, _ = json.loads(message.body)
                     total += len(kwargs["events"])
-            except connection.channel_errors:  # never declared: nothing was sent there
-                continue
-            channel.close()
+            except connection.channel_errors:  # never declared (nothing was sent there): closed
+                pass
+            else:
+                channel.close()
     return total
 
 
-def _delete_amqp_queues(url: str, fleet: Settings, send_queue: str) -> None:
-    """The fleet's queues (as its settings name them) and the `send` app's."""
-    fleet_app = Runtime(fleet).app
-    delete_queues(fleet_app.connection_for_write(), list(fleet_app.amqp.queues.values()))
-    delete_queues(kombu.Connection(url), [kombu.Queue(send_queue, kombu.Exchange(send_queue))])
+def _delete_amqp_queues(fleet_env: dict[str, str], send_queue: str) -> None:
+    """The fleet's queues (as the settings in its `FLEET_*` environment name them) and the `send`
+    app's (Celery made it with an exchange of its own name), on the same broker."""
+    settings = Settings.model_validate(
+        {name.removeprefix("FLEET_").lower(): value for name, value in fleet_env.items()}
+    )
+    delete_queues(Runtime(settings).app, also=[kombu.Queue(send_queue, kombu.Exchange(send_queue))])
 
 
 def _pushed_items(client: redis.Redis, queue: str) -> int:
@@ -238,11 +241,7 @@ def run(
         send_queue = prefix + "bench.send"
         fleet_queues = [prefix + "fleet.demo", prefix + "fleet.graph"]
         if amqp:  # RabbitMQ keeps queues after the run: these go when the servers have stopped
-            fleet_settings = Settings(
-                broker_url=amqp, redis_url=redis_db, database_url=database, queue_prefix=prefix,
-                key_prefix=prefix.rstrip("."),
-            )  # fmt: skip
-            stack.callback(_delete_amqp_queues, amqp, fleet_settings, send_queue)
+            stack.callback(_delete_amqp_queues, env, send_queue)
         send_env = {**env, "BENCH_SEND_BROKER_URL": broker, "BENCH_SEND_QUEUE": send_queue}
         send = stack.enter_context(
             server("send", [*uvicorn, "--factory", "bench.ingress_load:send_app"], send_env, logs, groups)

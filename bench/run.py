@@ -214,7 +214,7 @@ def run_fleet(setup: Setup, deposits: Deposits) -> tuple[Repeated, LatencyRun]:
             latency = median_by_p99(latencies)
     finally:
         if not setup.broker_is_redis:
-            delete_queues(runtime.app.connection_for_write(), list(runtime.app.amqp.queues.values()))
+            delete_queues(runtime.app)
         runtime.fleet().close()
     return Repeated(tuple(runs)), latency
 
@@ -291,7 +291,7 @@ def run_baseline(setup: Setup, deposits: Deposits) -> tuple[Throughput, Throughp
             latency = median_by_p99(latencies)
     finally:
         if not setup.broker_is_redis:
-            delete_queues(app.connection_for_write(), list(app.amqp.queues.values()))
+            delete_queues(app)
         counter.close()
     return no_op, with_db, latency
 

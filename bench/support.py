@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import redis
-from kombu import Connection, Queue
+from celery import Celery
+from kombu import Queue
 from sqlalchemy import text
 
 from infra.db import make_engine
@@ -265,11 +266,15 @@ class OtherLoad:
                 yield pid, jiffies, "services"
 
 
-def delete_queues(connection: Connection, queues: list[Queue]) -> None:
-    """RabbitMQ keeps durable queues and exchanges after the run: remove the ones this run made."""
+def delete_queues(app: Celery, also: Sequence[Queue] = ()) -> None:
+    """RabbitMQ keeps durable queues and exchanges after the run: remove the ones `app` declares,
+    and `also` (queues another process declared on the same broker). Celery's view of the queues
+    is used, where each has the exchange it is bound to (configured `Queue`s often name none:
+    Celery then binds them to its default exchange, named after the default queue)."""
+    queues = [*app.amqp.queues.values(), *also]
     targets = [("queue", queue.name) for queue in queues]
     targets += [("exchange", name) for name in sorted({queue.exchange.name for queue in queues})]
-    with connection:
+    with app.connection_for_write() as connection:
         for kind, name in targets:
             channel: Any = connection.channel()
             try:
