@@ -7,7 +7,10 @@ composition root provides it. Per-delivery values are injected the same way:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
+
+from handlers.envelope import Event
 
 
 class Clock(Protocol):
@@ -16,3 +19,10 @@ class Clock(Protocol):
         ...
 
     def sleep(self, seconds: float) -> None: ...
+
+
+class Publisher(Protocol):
+    def publish(self, events: Sequence[Event]) -> list[str]:
+        """Validate all, then send all durably (returns once the broker holds them, with their
+        ids in order) or raise; blocking."""
+        ...

@@ -9,19 +9,12 @@ event's runs, and an event whose count passes the limit is dead-lettered without
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from engine.records import MessageStart
 from infra import keys
-
-
-@dataclass(frozen=True, slots=True)
-class MessageStart:
-    deliveries: int
-    fell_back: bool
-    """A first delivery that fell back to one event at a time, so its events' runs are counted."""
 
 
 class PendingStart:

@@ -9,77 +9,36 @@ the message text (which carries ids and would split a group per event).
 from __future__ import annotations
 
 import base64
-import hashlib
-import traceback as tb
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, delete, func, select, update
 
+from engine.records import DeadLetter, Filter
 from infra.db import insert_for
 from infra.schema import dead_letters as table
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    handler: str
-    event_type: str
-    source: str
-    event_id: str
-    queue: str
-    envelope: str
-    attempts: int
-    error_type: str
-    error_message: str
-    traceback: str
-    fingerprint: str
-
-
-def fingerprint(error_type: str, exc: BaseException | None) -> str:
-    """Group key of a failure: exception type plus the innermost frame's file and function."""
-    where = ""
-    if exc is not None and exc.__traceback__ is not None:
-        frame = tb.extract_tb(exc.__traceback__)[-1]
-        where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.name}"
-    return hashlib.blake2b(f"{error_type}@{where}".encode(), digest_size=8).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Filter:
-    """Which letters an operator means; every field narrows the selection."""
-
-    ids: Sequence[int] = ()
-    event_type: str | None = None
-    handler: str | None = None
-    fingerprint: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    status: str | None = "dead"
-
-    @property
-    def narrows(self) -> bool:
-        """Whether it names letters or a kind of letter (the status alone selects nearly all)."""
-        return any(value for name, value in asdict(self).items() if name != "status")
-
-    def clauses(self) -> list[ColumnElement[bool]]:
-        clauses: list[ColumnElement[bool]] = []
-        if self.ids:
-            clauses.append(table.c.id.in_(list(self.ids)))
-        if self.event_type:
-            clauses.append(table.c.event_type == self.event_type)
-        if self.handler:
-            clauses.append(table.c.handler == self.handler)
-        if self.fingerprint:
-            clauses.append(table.c.fingerprint == self.fingerprint)
-        if self.since:
-            clauses.append(table.c.last_failed_at >= self.since)
-        if self.until:
-            clauses.append(table.c.last_failed_at < self.until)
-        if self.status:
-            clauses.append(table.c.status == self.status)
-        return clauses
+def clauses(where: Filter) -> list[ColumnElement[bool]]:
+    """The WHERE clauses that select what `where` means."""
+    found: list[ColumnElement[bool]] = []
+    if where.ids:
+        found.append(table.c.id.in_(list(where.ids)))
+    if where.event_type:
+        found.append(table.c.event_type == where.event_type)
+    if where.handler:
+        found.append(table.c.handler == where.handler)
+    if where.fingerprint:
+        found.append(table.c.fingerprint == where.fingerprint)
+    if where.since:
+        found.append(table.c.last_failed_at >= where.since)
+    if where.until:
+        found.append(table.c.last_failed_at < where.until)
+    if where.status:
+        found.append(table.c.status == where.status)
+    return found
 
 
 class SqlDeadLetters:
@@ -121,7 +80,7 @@ class SqlDeadLetters:
             connection.execute(statement)
 
     def find(self, where: Filter, limit: int = 100) -> list[Row[Any]]:
-        query = select(table).where(*where.clauses()).order_by(table.c.last_failed_at.desc()).limit(limit)
+        query = select(table).where(*clauses(where)).order_by(table.c.last_failed_at.desc()).limit(limit)
         with self._engine.connect() as connection:
             return list(connection.execute(query))
 
@@ -141,7 +100,7 @@ class SqlDeadLetters:
                 func.max(table.c.last_failed_at).label("last_seen"),
                 func.min(table.c.error_message).label("example"),
             )
-            .where(*where.clauses())
+            .where(*clauses(where))
             .group_by(table.c.fingerprint, table.c.error_type)
             .order_by(func.count().desc())
         )
@@ -152,7 +111,7 @@ class SqlDeadLetters:
         with self._engine.connect() as connection:
             return int(
                 connection.execute(
-                    select(func.count()).select_from(table).where(*where.clauses())
+                    select(func.count()).select_from(table).where(*clauses(where))
                 ).scalar_one()
             )
 
@@ -177,13 +136,11 @@ class SqlDeadLetters:
     def archive(self, where: Filter) -> int:
         """Set letters aside (`archived`): out of the dead list, never deleted, still searchable."""
         with self._engine.begin() as connection:
-            return connection.execute(
-                update(table).where(*where.clauses()).values(status="archived")
-            ).rowcount
+            return connection.execute(update(table).where(*clauses(where)).values(status="archived")).rowcount
 
     def purge(self, where: Filter) -> int:
         with self._engine.begin() as connection:
-            return connection.execute(delete(table).where(*where.clauses())).rowcount
+            return connection.execute(delete(table).where(*clauses(where))).rowcount
 
 
 def readable_body(body: bytes) -> str:

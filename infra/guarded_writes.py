@@ -22,7 +22,6 @@ dispatcher keeps the transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlalchemy import Engine, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
+from engine.records import Applied, EventWrites
 from infra.db import pg_array_type
 from infra.schema import outbox as outbox_table
 from infra.schema import processed_events as ledger_table
@@ -38,23 +38,6 @@ VALUES_UP_TO = 8
 """Rows of a table sent as scalar parameters; more go as arrays (one parameter per column)."""
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
-
-
-@dataclass
-class EventWrites:
-    """What one event's handler asked for: rows per table, and follow-up events (JSON text)."""
-
-    key: str
-    """The event's ledger key (infra/ledger.py `digest`)."""
-    rows: list[tuple[Table, list[dict[str, Any]]]] = field(default_factory=list)
-    follow_ups: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    fresh: set[str]
-    """Ledger keys inserted now: their events took effect."""
-    outbox_ids: list[int]
 
 
 class SqlGuardedWrites:

@@ -15,37 +15,16 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, delete, func, or_, select
 
-from handlers.envelope import Event
 from infra.db import insert_rows
 from infra.schema import event_history
 
 log = logging.getLogger("fleet.history")
 FLUSH_INTERVAL = 2.0
 """Seconds a history entry may wait in a worker before it is written."""
-
-
-class HistoryMode(StrEnum):
-    """What workers write (`FLEET_HISTORY`): every outcome, only retries and dead letters, or nothing."""
-
-    ALL = "all"
-    FAILURES = "failures"
-    OFF = "off"
-
-
-class Outcome(StrEnum):
-    PUBLISHED = "published"
-    HANDLED = "handled"
-    DUPLICATE = "duplicate"
-    """Skipped: the ledger says the event already took effect."""
-    RETRY_SCHEDULED = "retry_scheduled"
-    DEAD_LETTERED = "dead_lettered"
-    REPLAYED = "replayed"
-    ARCHIVED = "archived"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +40,6 @@ class HistoryEntry:
     correlation_id: str | None
     causation_id: str | None
     detail: str
-
-
-def entry_row(
-    event: Event, outcome: Outcome, *, handler: str, attempt: int, at: float, detail: str = ""
-) -> dict[str, Any]:
-    """One history row for `event`, to be written with `SqlHistory.append`."""
-    return {
-        "at": at,
-        "event_id": event.id,
-        "source": event.source,
-        "event_type": event.type,
-        "handler": handler,
-        "outcome": str(outcome),
-        "attempt": attempt,
-        "correlation_id": event.correlationid,
-        "causation_id": event.causationid,
-        "detail": detail[:2000],
-    }
 
 
 class SqlHistory:

@@ -14,29 +14,13 @@ A row per (handler, event key), where the key is blake2b-128 of the event's `sou
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
 
+from engine.records import Claims, Key, digest
 from infra.db import insert_for, insert_rows
 from infra.schema import processed_events as ledger
-
-Key = tuple[str, str]  # (source, id)
-
-
-def digest(key: Key) -> str:
-    source, event_id = key
-    return hashlib.blake2b(f"{len(source)}:{source}{event_id}".encode(), digest_size=16).hexdigest()
-
-
-@dataclass
-class Claims:
-    claimed: set[Key] = field(default_factory=set)
-    done: set[Key] = field(default_factory=set)
-    busy: dict[Key, float] = field(default_factory=dict)
-    """Keys another live message holds, with seconds until their lease ends."""
 
 
 class SqlLedger:

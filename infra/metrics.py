@@ -56,7 +56,7 @@ EVENTS_IN_PROGRESS = Gauge(
 
 
 class PrometheusRecorder:
-    """The dispatcher's recorder (tasks/dispatch.py `Recorder`), writing the metrics above."""
+    """The dispatcher's recorder (engine/dispatch.py `Recorder`), writing the metrics above."""
 
     def received(self, event_type: str, handler: str, queue: str, count: int) -> None:
         EVENTS_RECEIVED.labels(event_type, handler, queue).inc(count)

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from engine.records import HistoryMode
 from handlers.envelope import DEFAULT_MAX_EVENT_BYTES
-from infra.history import HistoryMode
 from infra.ingress.webhook_sources import WebhookSource
 
 

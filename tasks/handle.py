@@ -16,9 +16,9 @@ from typing import Any
 
 from celery import Celery, Task
 
+from engine.dispatch import Delivery, Dispatcher
 from handlers.registry import Idempotency, Route
 from infra.failures import is_infrastructure_failure
-from tasks.dispatch import Delivery, Dispatcher
 
 log = logging.getLogger("fleet.tasks")
 INFRA_RETRY_DELAY = 5.0

@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import Celery
 
-from infra.dead_letters import Filter
+from engine.records import Filter
 from infra.publisher import CeleryPublisher
 
 OUTBOX_GRACE = 10.0

@@ -19,6 +19,9 @@ from redis import Redis
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
+from engine.dispatch import Dispatcher
+from engine.effects import Effects, check_wiring
+from engine.ports import InsertPort, TransactionPort
 from fleet.cache import TaggedCache
 from handlers.registry import Registry
 from infra.attempts import RedisAttempts
@@ -26,6 +29,7 @@ from infra.db import make_engine
 from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
 from infra.demo import RedisDownstreamSwitch, RedisReceiptSender, SqlDepositBook, SystemClock
+from infra.failures import is_infrastructure_failure
 from infra.graph.store import SqlChangeJournal, SqlDeltaLinks
 from infra.graph.wiring import GraphAdapters
 from infra.guarded_writes import SqlGuardedWrites
@@ -48,12 +52,10 @@ from infra.outbox import SqlOutbox
 from infra.publisher import CeleryPublisher
 from infra.settings import Settings
 from infra.throttle import RedisGate
+from infra.transactions import SqlTransactions
 from infra.transports import EventPublisher
 from infra.transports.effects import SqlEffects
 from infra.transports.redis_stream import RedisStreamGroup, RedisStreamProducer
-from tasks.dispatch import Dispatcher
-from tasks.effects import Effects, check_wiring
-from tasks.ports import InsertPort, TransactionPort
 from workers.bridges.handover import HandOver
 from workers.bridges.redis_stream import RedisStreamBridge
 
@@ -297,7 +299,7 @@ class Fleet:
         check_wiring(self.registry, services, transaction_ports, insert_ports)
         effects = Effects(
             registry=self.registry,
-            engine=self.engine,
+            transactions=SqlTransactions(self.engine),
             ledger=self.ledger,
             outbox=self.outbox,
             publisher=self.publisher,
@@ -315,6 +317,7 @@ class Fleet:
             publisher=self.publisher,
             delayed=self.delayed,
             clock=self.clock,
+            is_infrastructure_failure=is_infrastructure_failure,
             eta_max=self.settings.eta_max,
             gate=RedisGate(self.redis, self.settings.key_prefix, self.settings.rate_limits),
             recorder=PrometheusRecorder(),

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
+from engine.records import Filter
 from handlers.envelope import Event, new_event, parse_event
 from handlers.errors import FleetError, InvalidEvent
-from infra.dead_letters import Filter
 from infra.transports import PUBLISH_TARGETS
 from workers import worker_hooks
 from workers.commands.bridge import bridge
@@ -269,7 +269,7 @@ def dlq_show(ctx: Context, letter_id: int) -> None:
 @pass_context
 def dlq_replay(ctx: Context, /, letter_ids: tuple[int, ...], everything: bool, **filters: Any) -> None:
     """Send dead letters again, with the same event ids, from attempt one."""
-    from tasks.replay import replay
+    from engine.replay import replay
 
     where = _make_filter(letter_ids, **filters)
     _refuse_unfiltered(where, everything)

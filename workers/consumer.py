@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from celery.worker.consumer import Consumer
 
-from infra.dead_letters import DeadLetter, fingerprint, readable_body
+from engine.records import DeadLetter, fingerprint
+from infra.dead_letters import readable_body
 
 if TYPE_CHECKING:
     from workers.bootstrap import Fleet

@@ -7,8 +7,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from engine.records import Filter
 from handlers.registry import describe
-from infra.dead_letters import Filter
 from schedules.beat import BEAT_SCHEDULE
 from schedules.jobs import load_jobs
 from schedules.metrics import ScheduleCollector

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine, select, tuple_
 
-from infra.ledger import digest
+from engine.records import digest
 from infra.schema import dead_letters, processed_events
 
 EventKey = tuple[str, str]

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from infra.dead_letters import DeadLetter, Filter, SqlDeadLetters, fingerprint
+from engine.records import DeadLetter, Filter, fingerprint
+from infra.dead_letters import SqlDeadLetters
 
 
 def letter(event_id: str, error_type: str = "RetryableError", **changes: object) -> DeadLetter:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select
 
+from engine.dispatch import Delivery, Outcome
 from handlers.envelope import new_event
 from infra.schema import dead_letters, demo_deposits
-from tasks.dispatch import Delivery, Outcome
 from tests.support.fleets import in_process_fleet
 from workers.bootstrap import Fleet
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from engine.records import EventWrites, digest
 from infra.db import make_engine
-from infra.guarded_writes import VALUES_UP_TO, EventWrites, SqlGuardedWrites
-from infra.ledger import SqlLedger, digest
+from infra.guarded_writes import VALUES_UP_TO, SqlGuardedWrites
+from infra.ledger import SqlLedger
 from infra.schema import demo_deposits, outbox, processed_events
 
 A, B = ("src", "a"), ("src", "b")

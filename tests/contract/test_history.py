@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from engine.records import Outcome, entry_row
 from handlers.envelope import follow_up, new_event
-from infra.history import Outcome, SqlHistory, entry_row
+from infra.history import SqlHistory
 
 
 def test_a_timeline_shows_an_event_and_its_follow_ups_in_order(store_engine: Engine) -> None:

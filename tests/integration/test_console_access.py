@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
+from engine.records import DeadLetter, Filter
 from handlers.envelope import new_event
 from infra.audit import SqlAuditLog
-from infra.dead_letters import DeadLetter, Filter, SqlDeadLetters
+from infra.dead_letters import SqlDeadLetters
 from infra.settings import Settings
 from workers.bootstrap import Runtime
 from workers.console.auth import hash_password, verify_password

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from engine.effects import check_wiring
 from handlers.demo.routes import ROUTES as DEMO_ROUTES
 from handlers.errors import UnknownEventType
 from handlers.registry import ROUTES, Registry
 from infra.settings import Settings
-from tasks.effects import check_wiring
 
 
 def test_an_unknown_type_is_a_permanent_error_naming_it() -> None:

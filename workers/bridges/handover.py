@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.records import DeadLetter, fingerprint
 from handlers.envelope import parse_event
 from handlers.errors import InvalidEvent, PermanentError
 from handlers.registry import Registry, Route
-from infra.dead_letters import DeadLetter, fingerprint, readable_body
+from infra.dead_letters import readable_body
 from infra.publisher import MAX_MESSAGE_BYTES, CeleryPublisher
 
 

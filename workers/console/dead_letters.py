@@ -1,6 +1,6 @@
 """The dead-letters pages: failure groups, a group's letters, one letter; replay, archive, edit.
 
-Replay goes through `tasks.replay.replay`, the same path as `fleet dlq replay`; archiving sets
+Replay goes through `engine.replay.replay`, the same path as `fleet dlq replay`; archiving sets
 letters aside without deleting them. Every change is written to the audit log.
 """
 
@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from infra.dead_letters import Filter
-from tasks.replay import replay
+from engine.records import Filter
+from engine.replay import replay
 from workers.console.auth import User
 from workers.console.common import Console, back_to, blocking, operator, viewer
 

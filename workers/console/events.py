@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from infra.history import Outcome, SqlHistory
+from engine.records import Outcome
+from infra.history import SqlHistory
 from workers.console.auth import User
 from workers.console.common import Console, blocking, viewer
 

@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from engine.records import Filter
 from infra.console.activity import by_route, per_minute
 from infra.console.servicebus_queue import QueueCounts, peek_counts
-from infra.dead_letters import Filter
 from workers.console.auth import User
 from workers.console.common import Console, blocking, viewer
 from workers.status import oldest_ages, queue_depths

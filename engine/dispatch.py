@@ -4,9 +4,9 @@ dead-lettered one event at a time.
 The hook timeline for a message of n events of one route:
 
 1. decode: an event that breaks the envelope is dead-lettered at once (permanent);
-2. count the start in the message's attempt record (infra/attempts.py): written before any
+2. count the start in the message's attempt record (`Attempts`, infra/attempts.py): written before any
    handler runs; its reply is read first only when the broker flags the message redelivered;
-3. first delivery of a transactional route: the fast path, all n at once (tasks/effects.py: one
+3. first delivery of a transactional route: the fast path, all n at once (engine/effects.py: one
    guarded statement, or one transaction), so a busy fleet pays one commit per message, not per
    event; if any handler raises, nothing is kept and the message falls back to:
 4. one event at a time (a redelivered message, a fallback, claim and natural routes): each run is
@@ -26,28 +26,32 @@ behind a crashing neighbour may be charged one run it never made).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.dead_lettering import bury_event, bury_raw
+from engine.effects import Effects
+from engine.ports import (
+    Attempts,
+    DeadLetterStore,
+    Delayed,
+    Gate,
+    HistoryWriter,
+    IsInfrastructureFailure,
+    NoRecorder,
+    OpenGate,
+    Recorder,
+    RoutePublisher,
+)
+from engine.records import HistoryMode, MessageStart, digest, entry_row
+from engine.records import Outcome as Entry
 from handlers.envelope import Event, parse_event
 from handlers.errors import InvalidEvent, PermanentError, RateLimited
 from handlers.ports import Clock
 from handlers.registry import Idempotency, Registry, Route
-from infra.attempts import MessageStart, RedisAttempts
-from infra.dead_letters import SqlDeadLetters
-from infra.delayed import RedisDelayed
-from infra.failures import INFRASTRUCTURE_FAILURES, is_infrastructure_failure
-from infra.history import HistoryMode, HistoryWriter, entry_row
-from infra.history import Outcome as Entry
-from infra.ledger import digest
-from infra.publisher import CeleryPublisher
-from tasks.burial import bury_event, bury_raw
-from tasks.effects import Effects
-from tasks.ports import Gate, NoRecorder, OpenGate, Recorder
 
 log = logging.getLogger("fleet.dispatch")
 FIRST_DELIVERY = MessageStart(deliveries=1, fell_back=False)
@@ -94,12 +98,14 @@ class WorkerLost(Exception):
 class Dispatcher:
     registry: Registry
     effects: Effects
-    """How each idempotency mode takes effect (tasks/effects.py)."""
-    dead_letters: SqlDeadLetters
-    attempts: RedisAttempts
-    publisher: CeleryPublisher
-    delayed: RedisDelayed
+    """How each idempotency mode takes effect (engine/effects.py)."""
+    dead_letters: DeadLetterStore
+    attempts: Attempts
+    publisher: RoutePublisher
+    delayed: Delayed
     clock: Clock
+    is_infrastructure_failure: IsInfrastructureFailure
+    """Tells the fleet's own failures (database, Redis, broker) from the event's (infra/failures.py)."""
     eta_max: float = 300.0
     gate: Gate = field(default_factory=OpenGate)
     recorder: Recorder = field(default_factory=NoRecorder)
@@ -149,12 +155,20 @@ class Dispatcher:
             pending.result()
         except BaseException as exc:
             pending.close()
-            if is_infrastructure_failure(exc):  # nothing took effect: the message runs again later
-                with contextlib.suppress(*INFRASTRUCTURE_FAILURES):
-                    self.attempts.finished(delivery.message_id)
-                    self.attempts.flush()  # it comes back under the same id and must start afresh
+            if self.is_infrastructure_failure(exc):  # nothing took effect: the message runs again later
+                self._forget_start(delivery.message_id)
             raise
         self.attempts.finished(delivery.message_id)
+
+    def _forget_start(self, message_id: str) -> None:
+        """The message comes back under the same id and must start afresh; if the record cannot
+        be forgotten now (the same outage), its redelivery counts one start too many."""
+        try:
+            self.attempts.finished(message_id)
+            self.attempts.flush()
+        except Exception as exc:
+            if not self.is_infrastructure_failure(exc):
+                raise
 
     def _run(
         self, route: Route, events: list[Event], delivery: Delivery, start: MessageStart, outcome: Outcome
@@ -169,7 +183,7 @@ class Dispatcher:
                 self.gate.record(route, ok=fast.handled)
                 return
             except Exception as exc:
-                if is_infrastructure_failure(exc):
+                if self.is_infrastructure_failure(exc):
                     raise
                 log.debug(
                     "batch of %d %s events fell back to one at a time", len(events), route.type, exc_info=True
@@ -234,7 +248,7 @@ class Dispatcher:
                 self._run_one(route, event, attempt, delivery, outcome)
                 self.gate.record(route, ok=1)
             except Exception as exc:
-                if is_infrastructure_failure(exc):
+                if self.is_infrastructure_failure(exc):
                     raise
                 self.gate.record(route, failed=0 if isinstance(exc, PermanentError) else 1)
                 self._failed(route, event, attempt, exc, outcome)

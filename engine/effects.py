@@ -2,14 +2,14 @@
 
 - transactional: the ledger rows, the handler's database effects and its follow-ups (outbox)
   commit together. A route whose ports only buffer inserts (`InsertPort`) runs its handlers
-  first and writes everything in one guarded statement (infra/guarded_writes.py); any other
+  first and writes everything in one guarded statement (`GuardedWrites`); any other
   route, or one whose handler raised, takes the ledger rows first in a transaction and runs the
   handlers of the new events only;
 - claim: a leased claim committed before the handler's outside effect, completed after;
 - natural: the handler's effect is idempotent by itself.
 
 Follow-up events are published right after the commit and their outbox rows deleted; what a
-crash leaves behind, the relay publishes. Errors go back to the dispatcher (tasks/dispatch.py),
+crash leaves behind, the relay publishes. Errors go back to the dispatcher (engine/dispatch.py),
 which retries or dead-letters.
 """
 
@@ -22,18 +22,20 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-
+from engine.ports import (
+    GuardedWrites,
+    InsertPort,
+    Ledger,
+    Outbox,
+    Transaction,
+    TransactionPort,
+    Transactions,
+)
+from engine.records import EventWrites, digest
+from engine.records import Outcome as Entry
 from handlers.envelope import Event
-from handlers.ports import Clock
+from handlers.ports import Clock, Publisher
 from handlers.registry import Idempotency, Registry, Route
-from infra.db import insert_rows
-from infra.guarded_writes import EventWrites, SqlGuardedWrites
-from infra.history import Outcome as Entry
-from infra.ledger import SqlLedger, digest
-from infra.outbox import SqlOutbox
-from infra.publisher import CeleryPublisher
-from tasks.ports import InsertPort, TransactionPort
 
 log = logging.getLogger("fleet.effects")
 
@@ -51,18 +53,18 @@ class Planned:
 @dataclass
 class Effects:
     registry: Registry
-    engine: Engine
-    ledger: SqlLedger
-    outbox: SqlOutbox
-    publisher: CeleryPublisher
+    transactions: Transactions
+    ledger: Ledger
+    outbox: Outbox
+    publisher: Publisher
     clock: Clock
     services: Mapping[str, object]
     """Process-wide ports, by the keyword a handler names them with."""
-    transaction_ports: Mapping[str, Callable[[Connection], TransactionPort]]
+    transaction_ports: Mapping[str, Callable[[Transaction], TransactionPort]]
     """Ports bound to the handler's transaction (transactional routes only)."""
     insert_ports: Mapping[str, Callable[[], InsertPort]] = field(default_factory=dict)
     """Ports that only buffer rows to insert (transactional routes only)."""
-    guarded: SqlGuardedWrites | None = None
+    guarded: GuardedWrites | None = None
     """Writes an insert-only route's rows with its ledger rows in one statement, where supported."""
 
     def transactional(self, route: Route, events: list[Event], attempt: int) -> list[tuple[Event, Entry]]:
@@ -86,7 +88,7 @@ class Effects:
         except BaseException:
             self.ledger.release(route.name, event.key, owner)
             raise
-        with self.engine.begin() as connection:
+        with self.transactions.begin() as connection:
             if not self.ledger.complete(connection, route.name, [event.key], owner, self.clock.now()):
                 log.error(
                     "claim on %s/%s was taken over before it completed: lease %ss too short",
@@ -101,7 +103,7 @@ class Effects:
     def natural(self, route: Route, event: Event, attempt: int) -> None:
         follow_ups = self._call(route, event, attempt, {})
         if follow_ups:
-            with self.engine.begin() as connection:
+            with self.transactions.begin() as connection:
                 outbox_ids = self.outbox.add(connection, follow_ups, self.clock.now())
             self._publish_follow_ups(outbox_ids, follow_ups)
 
@@ -152,7 +154,7 @@ class Effects:
         follow_ups: list[Event] = []
         wanted = _wants(route.handler)
         ran: list[tuple[Event, Entry]] = []
-        with self.engine.begin() as connection:
+        with self.transactions.begin() as connection:
             fresh = self.ledger.record(connection, route.name, [event.key for event in events], now)
             ports = {
                 name: make(connection) for name, make in self.transaction_ports.items() if name in wanted
@@ -168,7 +170,7 @@ class Effects:
             for port in ports.values():
                 port.flush()
             for insert in inserts.values():
-                insert_rows(connection, insert.table, insert.take())
+                self.transactions.insert(connection, insert.table, insert.take())
             outbox_ids = self.outbox.add(connection, follow_ups, now)
         self._publish_follow_ups(outbox_ids, follow_ups)
         return ran

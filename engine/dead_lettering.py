@@ -8,15 +8,16 @@ import logging
 import traceback
 from typing import Any
 
+from engine.ports import DeadLetterStore
+from engine.records import DeadLetter, fingerprint
 from handlers.envelope import Event
 from handlers.errors import InvalidEvent
 from handlers.routing import Route
-from infra.dead_letters import DeadLetter, SqlDeadLetters, fingerprint
 
 log = logging.getLogger("fleet.dispatch")
 
 
-def bury_event(store: SqlDeadLetters, route: Route, event: Event, attempts: int, exc: BaseException) -> None:
+def bury_event(store: DeadLetterStore, route: Route, event: Event, attempts: int, exc: BaseException) -> None:
     """Dead-letter an event whose handler failed for good."""
     _bury(
         store,
@@ -32,7 +33,7 @@ def bury_event(store: SqlDeadLetters, route: Route, event: Event, attempts: int,
     )
 
 
-def bury_raw(store: SqlDeadLetters, route: Route, raw: Any, fallback_id: str, exc: InvalidEvent) -> None:
+def bury_raw(store: DeadLetterStore, route: Route, raw: Any, fallback_id: str, exc: InvalidEvent) -> None:
     """An event that never parsed: keep it as received, with what can be read of its identity."""
     decoded = raw
     if isinstance(raw, str | bytes):
@@ -59,7 +60,7 @@ def bury_raw(store: SqlDeadLetters, route: Route, raw: Any, fallback_id: str, ex
 
 
 def _bury(
-    store: SqlDeadLetters,
+    store: DeadLetterStore,
     route: Route,
     *,
     event_type: str,

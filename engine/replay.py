@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.ports import DeadLetterStore
+from engine.records import Filter
 from handlers.envelope import parse_event
 from handlers.errors import PermanentError
-from infra.dead_letters import Filter, SqlDeadLetters
-from infra.publisher import CeleryPublisher
+from handlers.ports import Publisher
 
 
 @dataclass
@@ -25,8 +26,8 @@ class ReplayReport:
 
 
 def replay(
-    dead_letters: SqlDeadLetters,
-    publisher: CeleryPublisher,
+    dead_letters: DeadLetterStore,
+    publisher: Publisher,
     where: Filter,
     *,
     edit: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
