@@ -159,7 +159,7 @@ class Gate(Protocol):
 
 
 class Recorder(Protocol):
-    """Counts what the dispatcher does (infra/metrics.py PrometheusRecorder)."""
+    """Counts what the dispatcher does (infra/metrics/fleet.py PrometheusRecorder)."""
 
     def received(self, event_type: str, handler: str, queue: str, count: int) -> None: ...
 

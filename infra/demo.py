@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from infra import keys
 from infra.schema import demo_deposits
 
 
@@ -35,21 +36,21 @@ class RedisReceiptSender:
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._redis = client
-        self.key = f"{prefix}:demo:receipts"
+        self.key = keys.demo_receipts(prefix)
 
     def send(self, *, to: str, text: str, key: str) -> None:
         self._redis.rpush(self.key, json.dumps({"to": to, "text": text, "key": key}))
 
 
 class RedisDownstreamSwitch:
-    """A downstream is down while the key `{prefix}:demo:down:{name}` exists."""
+    """A downstream is down while its key exists (infra/keys.py `demo_down`)."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix
 
     def key(self, name: str) -> str:
-        return f"{self._prefix}:demo:down:{name}"
+        return keys.demo_down(self._prefix, name)
 
     def is_up(self, name: str) -> bool:
         return not self._redis.exists(self.key(name))

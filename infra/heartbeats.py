@@ -17,11 +17,9 @@ from typing import Any
 
 import redis
 
+from infra import keys as redis_keys
+
 INTERVAL = 10.0
-
-
-def _key(prefix: str, hostname: str) -> str:
-    return f"{prefix}:worker:{hostname}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +38,7 @@ class RedisHeartbeats:
         self._prefix = prefix
 
     def beat(self, hostname: str, *, pid: int, concurrency: int, queues: list[str], started: float) -> None:
-        key = _key(self._prefix, hostname)
+        key = redis_keys.worker(self._prefix, hostname)
         fields: dict[Any, Any] = {
             "pid": pid,
             "concurrency": concurrency,
@@ -54,11 +52,11 @@ class RedisHeartbeats:
         pipe.execute()
 
     def gone(self, hostname: str) -> None:
-        self._redis.delete(_key(self._prefix, hostname))
+        self._redis.delete(redis_keys.worker(self._prefix, hostname))
 
     def online(self) -> list[Heartbeat]:
         # SCAN may return a key twice while Redis resizes its table: a set lists each worker once
-        keys = sorted(set(self._redis.scan_iter(match=_key(self._prefix, "*"), count=500)))
+        keys = sorted(set(self._redis.scan_iter(match=redis_keys.worker(self._prefix, "*"), count=500)))
         pipe = self._redis.pipeline()
         for key in keys:
             pipe.hgetall(key)
@@ -69,7 +67,7 @@ class RedisHeartbeats:
             text = {k.decode(): v.decode() for k, v in fields.items()}
             beats.append(
                 Heartbeat(
-                    hostname=key.decode().removeprefix(_key(self._prefix, "")),
+                    hostname=key.decode().removeprefix(redis_keys.worker(self._prefix, "")),
                     pid=int(text["pid"]),
                     concurrency=int(text["concurrency"]),
                     queues=json.loads(text["queues"]),

@@ -8,8 +8,13 @@
 `{p}:bucket:{downstream}` (hash): the token bucket of a rate-limited downstream.
 `{p}:breaker:{handler}` (hash): a circuit breaker's counts and state.
 `{p}:worker:{hostname}` (hash): a worker's heartbeat, expiring after 30 s (infra/heartbeats.py).
-`{p}:cache:…`: the shared cache `cache.invalidate` works on: values, tag sets, generations,
-    loader locks and the invalidation channel, listed in fleet/cache.py.
+`{p}:graph:secrets` (channel): tells web processes that Graph subscriptions' clientState changed.
+`{p}:demo:receipts` (list): the demo domain's sent receipts; `{p}:demo:down:{name}` (string):
+    the demo downstream `name` is down while it exists.
+`{p}:cache:…` (`{ns}` below): the shared cache `cache.invalidate` works on (infra/cache/):
+    `{ns}:k:{key}` a value; `{ns}:t:{tag}` (set) the keys tagged `tag`; `{ns}:gk:{key}`,
+    `{ns}:gt:{tag}`, `{ns}:gp` generations of a key, a tag and of all patterns; `{ns}:l:{key}`
+    a loader's lock; channel `{ns}:invalidations` tells first tiers to drop.
 """
 
 from __future__ import annotations
@@ -31,3 +36,51 @@ def bucket(prefix: str, downstream: str) -> str:
 
 def breaker(prefix: str, handler: str) -> str:
     return f"{prefix}:breaker:{handler}"
+
+
+def worker(prefix: str, hostname: str) -> str:
+    return f"{prefix}:worker:{hostname}"
+
+
+def graph_secrets_channel(prefix: str) -> str:
+    return f"{prefix}:graph:secrets"
+
+
+def demo_receipts(prefix: str) -> str:
+    return f"{prefix}:demo:receipts"
+
+
+def demo_down(prefix: str, name: str) -> str:
+    return f"{prefix}:demo:down:{name}"
+
+
+def cache_namespace(prefix: str) -> str:
+    return f"{prefix}:cache"
+
+
+def cache_value(namespace: str, key: str) -> str:
+    return f"{namespace}:k:{key}"
+
+
+def cache_tag(namespace: str, tag: str) -> str:
+    return f"{namespace}:t:{tag}"
+
+
+def cache_key_generation(namespace: str, key: str) -> str:
+    return f"{namespace}:gk:{key}"
+
+
+def cache_tag_generation(namespace: str, tag: str) -> str:
+    return f"{namespace}:gt:{tag}"
+
+
+def cache_pattern_generation(namespace: str) -> str:
+    return f"{namespace}:gp"
+
+
+def cache_lock(namespace: str, key: str) -> str:
+    return f"{namespace}:l:{key}"
+
+
+def cache_channel(namespace: str) -> str:
+    return f"{namespace}:invalidations"

@@ -21,22 +21,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from handlers.envelope import Event
+from handlers.ports import Publisher
 from infra.publisher import CeleryPublisher
 from infra.redis_messages import RedisMessages
 
 CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 10.0
-
-
-class Publisher(Protocol):
-    def publish(self, events: Sequence[Event]) -> list[str]: ...
 
 
 class ThreadedPublisher:

@@ -22,9 +22,11 @@ from sqlalchemy.engine import make_url
 from engine.dispatch import Dispatcher
 from engine.effects import Effects, check_wiring
 from engine.ports import InsertPort, TransactionPort
-from fleet.cache import TaggedCache
+from handlers.ports import Publisher
 from handlers.registry import Registry
+from infra import keys
 from infra.attempts import RedisAttempts
+from infra.cache import TaggedCache
 from infra.db import make_engine
 from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
@@ -45,7 +47,7 @@ from infra.ingress.graph_crypto import (
 from infra.ingress.subscription_secrets import RedisSecretBroadcast, SqlSubscriptionSecrets
 from infra.ledger import SqlLedger
 from infra.loop_publisher import RedisLoopPublisher, ThreadedPublisher
-from infra.metrics import PrometheusRecorder
+from infra.metrics.fleet import PrometheusRecorder
 from infra.orders.store import SqlOrderBook, SqlOrderDeadlines
 from infra.orders.wiring import OrderAdapters
 from infra.outbox import SqlOutbox
@@ -53,7 +55,6 @@ from infra.publisher import CeleryPublisher
 from infra.settings import Settings
 from infra.throttle import RedisGate
 from infra.transactions import SqlTransactions
-from infra.transports import EventPublisher
 from infra.transports.effects import SqlEffects
 from infra.transports.redis_stream import RedisStreamGroup, RedisStreamProducer
 from workers.bridges.handover import HandOver
@@ -151,7 +152,7 @@ class Fleet:
             return RedisLoopPublisher(self.publisher, self.settings.broker_url)
         return ThreadedPublisher(self.publisher)
 
-    def publisher_for(self, target: str) -> EventPublisher:
+    def publisher_for(self, target: str) -> Publisher:
         """The publisher of a target in `infra.transports.PUBLISH_TARGETS`."""
         if target == "redis-stream":
             return self.redis_stream_producer
@@ -264,7 +265,7 @@ class Fleet:
 
     @cached_property
     def cache(self) -> TaggedCache:
-        return TaggedCache(self.redis, namespace=f"{self.settings.key_prefix}:cache")
+        return TaggedCache(self.redis, namespace=keys.cache_namespace(self.settings.key_prefix))
 
     @cached_property
     def orders(self) -> OrderAdapters:

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 
-from infra.metrics_dir import ENV, use_multiprocess_dir
+from infra.metrics.directory import ENV, use_multiprocess_dir
 
 SERVING_COMMANDS = frozenset({"worker", "beat", "web", "up", "bridge"})
 """Long-running processes, whose samples are summed across processes. One-shot commands

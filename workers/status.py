@@ -53,7 +53,7 @@ def oldest_ages(runtime: Runtime, now: float) -> dict[str, float]:
 
 
 def metric_probes(runtime: Runtime) -> dict[str, Any]:
-    """The state behind the scrape-time gauges (infra/metrics.py FleetStateCollector)."""
+    """The state behind the scrape-time gauges (infra/metrics/fleet.py FleetStateCollector)."""
     fleet = runtime.fleet()
     return {
         "queue_depth": queue_depths(runtime),

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from infra.graph.metrics import SubscriptionExpiryCollector
-from infra.metrics import FleetStateCollector, scrape_registry
+from infra.metrics.fleet import FleetStateCollector, scrape_registry
+from infra.metrics.graph import SubscriptionExpiryCollector
 from workers.console.app import make_console
 from workers.ingress import ingress_routes
 from workers.status import metric_probes, schedule_collector

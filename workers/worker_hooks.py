@@ -43,7 +43,7 @@ def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
         if port := runtime.settings.worker_metrics_port:
             from prometheus_client import start_http_server
 
-            from infra.metrics import scrape_registry
+            from infra.metrics.fleet import scrape_registry
 
             start_http_server(port, addr=runtime.settings.worker_metrics_host, registry=scrape_registry())
             log.info("metrics on http://%s:%d/metrics", runtime.settings.worker_metrics_host, port)
@@ -59,7 +59,7 @@ def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
 
     @signals.worker_process_shutdown.connect(weak=False)
     def child_exiting(pid: int | None = None, **_: Any) -> None:
-        from infra.metrics import mark_process_dead
+        from infra.metrics.fleet import mark_process_dead
 
         mark_process_dead(pid or os.getpid())
         try:  # what the pool process handled last is still worth a line in the history

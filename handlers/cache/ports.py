@@ -7,7 +7,7 @@ from typing import Protocol
 
 
 class CacheInvalidator(Protocol):
-    """The shared cache (fleet/cache.py): drops entries and tells every first tier to drop them."""
+    """The shared cache (infra/cache/): drops entries and tells every first tier to drop them."""
 
     def invalidate(
         self, *, keys: Sequence[str] = (), tags: Sequence[str] = (), patterns: Sequence[str] = ()

@@ -9,7 +9,7 @@ A copy is kept only while the process hears the secrets channel: whoever changes
 subscription broadcasts its id there (`RedisSecretBroadcast`, called by the subscription store),
 and every web process drops its copy at once, so an old secret stops being accepted when its
 subscription is removed or given a new one. The channel is the cache's first-tier machinery
-(fleet/_local_tier.py): while it is not heard, nothing is kept and every secret is read from the
+(infra/cache/local_tier.py): while it is not heard, nothing is kept and every secret is read from the
 database; pub/sub being at most once, a copy also lives at most `cache_seconds`.
 """
 
@@ -23,14 +23,15 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Engine, select
 
-from fleet._local_tier import InvalidationListener, LocalTier
+from infra import keys
+from infra.cache.local_tier import InvalidationListener, LocalTier
 from infra.graph.schema import graph_subscriptions
 
 log = logging.getLogger("fleet.ingress")
 
 
 def secrets_channel(key_prefix: str) -> str:
-    return f"{key_prefix}:graph:secrets"
+    return keys.graph_secrets_channel(key_prefix)
 
 
 class RedisSecretBroadcast:

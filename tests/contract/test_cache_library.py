@@ -1,4 +1,4 @@
-"""The tagged cache library (fleet/cache.py) against real Redis: read-through, tags, patterns,
+"""The tagged cache library (infra/cache/) against real Redis: read-through, tags, patterns,
 stampede protection, the read/invalidate race and the in-process first tier."""
 
 from __future__ import annotations

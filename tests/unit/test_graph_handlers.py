@@ -325,7 +325,7 @@ def test_beat_publishes_the_renewal_and_resync_ticks() -> None:
 def test_the_expiry_metric_shows_the_earliest_active_subscription_per_resource() -> None:
     from prometheus_client import CollectorRegistry
 
-    from infra.graph.metrics import SubscriptionExpiryCollector
+    from infra.metrics.graph import SubscriptionExpiryCollector
 
     soon, later = _sub("a", "users", timedelta(days=1)), _sub("b", "users", timedelta(days=5))
     removed = replace(_sub("c", "groups", timedelta(days=1)), status="removed")

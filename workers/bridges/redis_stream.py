@@ -17,7 +17,7 @@ import time
 from handlers.errors import PermanentError
 from infra.dead_letters import SqlDeadLetters
 from infra.failures import INFRASTRUCTURE_FAILURES
-from infra.transports.metrics import BRIDGE_CONNECTED, BRIDGE_MESSAGES
+from infra.metrics.bridges import BRIDGE_CONNECTED, BRIDGE_MESSAGES
 from infra.transports.redis_stream import RedisStreamGroup, StreamEntry
 from workers.bridges.handover import Checked, HandOver, poison_letter
 

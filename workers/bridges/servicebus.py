@@ -30,8 +30,8 @@ from azure.servicebus.exceptions import OperationTimeoutError, ServiceBusError
 from handlers.errors import PermanentError
 from handlers.registry import Idempotency
 from infra.failures import INFRASTRUCTURE_FAILURES
+from infra.metrics.bridges import BRIDGE_CONNECTED, BRIDGE_MESSAGES
 from infra.transports.effects import SqlEffects
-from infra.transports.metrics import BRIDGE_CONNECTED, BRIDGE_MESSAGES
 from infra.transports.servicebus import body_of
 from workers.bridges.handover import Checked, HandOver
 

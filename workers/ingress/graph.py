@@ -21,9 +21,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from handlers.envelope import Event, check_size, new_event
 from handlers.errors import EventTooLarge, InvalidEvent
 from infra.ingress.graph_crypto import NotificationRejected
+from infra.metrics.ingress import GRAPH_REJECTED
 from workers.ingress.cloudevents_http import load_json
 from workers.ingress.http import Problem, read_body
-from workers.ingress.metrics import GRAPH_REJECTED
 from workers.ingress.ports import RichNotifications, SubscriptionSecrets
 from workers.ingress.publishing import GroupPublisher
 

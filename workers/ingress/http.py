@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from workers.ingress.metrics import DURATION, REQUESTS
+from infra.metrics.ingress import DURATION, REQUESTS
 
 RETRY_AFTER_SECONDS = 5
 

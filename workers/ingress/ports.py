@@ -8,12 +8,6 @@ from typing import Any, Protocol
 from handlers.envelope import Event
 
 
-class Publisher(Protocol):
-    def publish(self, events: Sequence[Event]) -> list[str]:
-        """Send durably (returns once the broker has them) or raise; blocking."""
-        ...
-
-
 class LoopPublisher(Protocol):
     async def publish(self, events: Sequence[Event]) -> None:
         """Send durably (returns once the broker has them) or raise; never blocks the loop."""

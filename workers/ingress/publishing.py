@@ -25,8 +25,8 @@ from redis.exceptions import RedisError
 
 from handlers.envelope import Event
 from handlers.errors import FleetError
+from infra.metrics.ingress import EVENTS_ACCEPTED
 from workers.ingress.http import Problem, broker_unavailable
-from workers.ingress.metrics import EVENTS_ACCEPTED
 from workers.ingress.ports import LoopPublisher
 
 log = logging.getLogger("fleet.ingress")

@@ -1,6 +1,6 @@
 """Where every fleet process writes its metric samples (prometheus_client multiprocess mode).
 
-Kept apart from infra/metrics.py because it must run before `prometheus_client` is imported
+Kept apart from infra/metrics/fleet.py because it must run before `prometheus_client` is imported
 anywhere: the library picks between in-memory and file-backed values at import time.
 """
 

@@ -3,7 +3,7 @@
 Every `fleet` process writes its samples to files in one directory (prometheus_client's
 multiprocess mode); whoever serves `/metrics` (the web process, a worker's metrics port) sums
 the files. The directory must be known before `prometheus_client` is imported, so the `fleet`
-entry point sets it first thing (infra/metrics_dir.py, workers/entry.py). Gauges about the
+entry point sets it first thing (infra/metrics/directory.py, workers/entry.py). Gauges about the
 fleet's state (queue depths, DLQ size, outbox backlog, workers online) are read at scrape time
 by `FleetStateCollector`, so they are right whichever process is asked and need no sampling job.
 
@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from infra.metrics_dir import ENV
+from infra.metrics.directory import ENV
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
