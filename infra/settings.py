@@ -227,8 +227,3 @@ class Settings(BaseSettings):
     @property
     def broker_is_redis(self) -> bool:
         return self.broker_url.startswith(("redis://", "rediss://"))
-
-
-def load_settings() -> Settings:
-    """Read the environment; a `pydantic.ValidationError` names the bad variable."""
-    return Settings()

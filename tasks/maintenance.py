@@ -10,12 +10,13 @@ from celery import Celery
 
 from engine.records import Filter
 from infra.publisher import CeleryPublisher
+from tasks.parts import TaskParts
 
 OUTBOX_GRACE = 10.0
 """Seconds the worker that wrote an outbox row has to publish it before the relay does."""
 
 
-def register_maintenance_tasks(app: Celery, fleet: Callable[[], Any]) -> None:
+def register_maintenance_tasks(app: Celery, fleet: Callable[[], TaskParts]) -> None:
     @app.task(name="fleet.outbox.relay", ignore_result=True)
     def relay_outbox() -> int:
         container = fleet()

@@ -9,17 +9,17 @@ was handled publishes a duplicate the ledger drops.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from celery import Celery
 
 from handlers.envelope import new_event
+from tasks.parts import TaskParts
 
 TIME_OUT_SOURCE = "fleet:orders"
 BATCH = 1000
 
 
-def register_order_tasks(app: Celery, fleet: Callable[[], Any]) -> None:
+def register_order_tasks(app: Celery, fleet: Callable[[], TaskParts]) -> None:
     @app.task(name="fleet.orders.time_out", ignore_result=True)
     def time_out_orders() -> int:
         container = fleet()

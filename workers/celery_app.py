@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import Celery
 from kombu import Queue
@@ -16,15 +16,13 @@ from schedules.runner import register_schedule_tasks
 from tasks.handle import register_route_task
 from tasks.maintenance import register_maintenance_tasks
 from tasks.orders import register_order_tasks
+from tasks.parts import TaskParts
 from workers.consumer import dead_lettering_consumer
-
-if TYPE_CHECKING:
-    from workers.bootstrap import Fleet
 
 MAINTENANCE_QUEUE = "fleet.maintenance"
 
 
-def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet]) -> Celery:
+def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskParts]) -> Celery:
     app = Celery("fleet", set_as_current=False)
     app.config_from_object(celeryconfig)
     transport_options: dict[str, Any]
@@ -54,7 +52,7 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet])
         worker_concurrency=settings.worker_concurrency,
         worker_send_task_events=settings.task_events,
         beat_schedule=BEAT_SCHEDULE,
-        worker_consumer=dead_lettering_consumer(fleet),
+        worker_consumer=dead_lettering_consumer(lambda: fleet().dead_letters),
         task_default_queue=prefix + MAINTENANCE_QUEUE,
         task_routes={
             "fleet.outbox.*": {"queue": prefix + MAINTENANCE_QUEUE},

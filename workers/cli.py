@@ -49,9 +49,8 @@ def worker(ctx: Context, queues: str | None, concurrency: int | None, hostname: 
 
 
 @main.command()
-@click.option("--schedule-file", hidden=True, help="Ignored: schedule state lives in Redis.")
 @pass_context
-def beat(ctx: Context, schedule_file: str | None) -> None:
+def beat(ctx: Context) -> None:
     """Run Celery beat with the fleet's schedule; safe on several machines (a leader lock)."""
     from workers.commands.schedules import run_beat
 

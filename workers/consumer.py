@@ -12,38 +12,36 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery.worker.consumer import Consumer
 
+from engine.ports import DeadLetterStore
 from engine.records import DeadLetter, fingerprint
 from infra.dead_letters import readable_body
-
-if TYPE_CHECKING:
-    from workers.bootstrap import Fleet
 
 log = logging.getLogger("fleet.consumer")
 REQUEUE_PAUSE = 1.0
 
 
-def dead_lettering_consumer(fleet: Callable[[], Fleet]) -> type[Consumer]:
+def dead_lettering_consumer(dead_letters: Callable[[], DeadLetterStore]) -> type[Consumer]:
     class DeadLetteringConsumer(Consumer):
         def on_decode_error(self, message: Any, exc: Exception) -> None:
-            _bury(fleet, message, exc)
+            _bury(dead_letters, message, exc)
 
         def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
-            _bury(fleet, message, exc)
+            _bury(dead_letters, message, exc)
 
         def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
-            _bury(fleet, message, exc)
+            _bury(dead_letters, message, exc)
 
         def on_unknown_message(self, body: Any, message: Any) -> None:
-            _bury(fleet, message, ValueError("not a Celery task message"))
+            _bury(dead_letters, message, ValueError("not a Celery task message"))
 
     return DeadLetteringConsumer
 
 
-def _bury(fleet: Callable[[], Fleet], message: Any, exc: Exception) -> None:
+def _bury(dead_letters: Callable[[], DeadLetterStore], message: Any, exc: Exception) -> None:
     body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
     headers = message.headers or {}
     queue = str((message.delivery_info or {}).get("routing_key") or "?")
@@ -62,7 +60,7 @@ def _bury(fleet: Callable[[], Fleet], message: Any, exc: Exception) -> None:
         fingerprint=fingerprint(f"{error_type}@consumer", None),
     )
     try:
-        fleet().dead_letters.add(letter)
+        dead_letters().add(letter)
     except Exception:
         log.critical(
             "could not dead-letter an undeliverable message; returning it to the broker", exc_info=True

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from handlers.envelope import Event
 from handlers.orders.model import Line, NewOrder, Order, Status
@@ -202,9 +202,3 @@ def timeline(engine: Engine, order_id: str) -> tuple[Any, list[Any]]:
             select(order_timeline).where(order_timeline.c.order_id == order_id).order_by(order_timeline.c.id)
         ).all()
         return order, list(entries)
-
-
-def count_by_status(engine: Engine) -> dict[str, int]:
-    with engine.connect() as connection:
-        query = select(orders.c.status, func.count()).group_by(orders.c.status)
-        return {row[0]: int(row[1]) for row in connection.execute(query)}

@@ -29,7 +29,7 @@ def test_follow_ups_left_in_the_outbox_by_a_crash_are_relayed_by_beat(
             insert(outbox).values(created_at=time.time() - 60, event=json.dumps(left_behind.to_dict()))
         )
     fut.start_worker()
-    fut.start("beat", "--schedule-file", str(fut.logs / "beat-schedule"))
+    fut.start("beat")
 
     wait_until(lambda: fut.deposits() == {"orphan-follow-up": 1}, timeout=40, what="the relayed follow-up")
     wait_until(lambda: outbox_rows(fut) == 0, timeout=10, what="an empty outbox")

@@ -60,7 +60,7 @@ def test_a_retry_after_is_honoured_and_long_waits_are_released_by_beat(
 ) -> None:
     fut = fleet_under_test
     worker = fut.start_worker(env={"FLEET_ETA_MAX": "1"})
-    fut.start("beat", "--schedule-file", str(fut.logs / "beat-schedule"))
+    fut.start("beat")
     fut.fleet.publisher.publish([flaky("throttled-1", fail_times=1, retry_after=2.5)])
 
     wait_until(
