@@ -124,8 +124,8 @@ def run(events: int, servicebus_events: int, postgres: str, redis_host: str) -> 
         fleet = runtime.fleet()
         print(f"fleet transports bench: {events} events per phase; logs in {log_dir}", flush=True)
         groups = [worker.pgid, bridge.pgid, standin.pgid, sb_bridge.pgid]
-        sb = fleet.servicebus_publisher.publish
-        stream = fleet.redis_stream_producer.publish
+        sb = fleet.transports.servicebus_publisher.publish
+        stream = fleet.transports.redis_stream_producer.publish
         phase = partial(_phase, deposits=deposits, groups=groups)
         phase("warm-up (celery)", fleet.publisher.publish, "warm-c", count=2000, watched=worker)
         phase("warm-up (redis stream)", stream, "warm-s", count=2000, watched=bridge)

@@ -36,7 +36,7 @@ def oldest_ages(runtime: Runtime, now: float) -> dict[str, float]:
     left and pops on the right, so the oldest is at index -1). RabbitMQ cannot be peeked."""
     if not runtime.settings.broker_is_redis:
         return {}
-    client = runtime.fleet().broker_redis
+    client = runtime.fleet().stores.broker_redis
     names = [queue.name for queue in runtime.app.conf.task_queues]
     pipe = client.pipeline(transaction=False)
     for name in names:
@@ -60,7 +60,7 @@ def metric_probes(runtime: Runtime) -> dict[str, Any]:
         "queue_oldest_age": oldest_ages(runtime, time.time()),
         "dead_letters": {"dead": 0, "replayed": 0, "archived": 0, **fleet.dead_letters.counts_by_status()},
         "outbox": fleet.outbox.backlog(),
-        "workers": len(fleet.heartbeats.online()),
+        "workers": len(fleet.stores.heartbeats.online()),
     }
 
 

@@ -51,7 +51,7 @@ def make_web_app(runtime: Runtime) -> Starlette:
             FleetStateCollector(lambda: metric_probes(runtime)),
             schedule_collector(runtime),
             # A lambda: the fleet (its engine) is built at the first scrape, in the serving process.
-            SubscriptionExpiryCollector(lambda: runtime.fleet().graph.stored_subscriptions.all()),  # noqa: PLW0108
+            SubscriptionExpiryCollector(lambda: runtime.fleet().domains.graph.stored_subscriptions.all()),  # noqa: PLW0108
         ]
     )
 

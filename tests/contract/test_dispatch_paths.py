@@ -78,7 +78,7 @@ def test_a_returned_message_that_never_started_is_charged_nothing(fleet: Fleet, 
 
 def test_a_message_whose_worker_died_is_charged_the_lost_run(fleet: Fleet, engine: Engine) -> None:
     message_id = uuid.uuid4().hex
-    fleet.attempts.start(message_id).result()  # it started once, and its worker died
+    fleet.stores.attempts.start(message_id).result()  # it started once, and its worker died
     outcome = handle(fleet, deposit("k-1"), redelivered=True, attempt_base=4, message_id=message_id)
     assert (outcome.handled, outcome.dead) == (0, 1), "attempt 5 was lost with the worker: no 6th"
     with engine.connect() as connection:

@@ -227,7 +227,7 @@ def test_password_hashes_verify_only_their_password() -> None:
 
 def test_every_page_renders_for_a_viewer(runtime: Runtime, engine: Engine) -> None:
     letter = bury(engine, "ev-4")
-    stream, streams = runtime.settings.redis_stream, runtime.fleet().stream_redis
+    stream, streams = runtime.settings.redis_stream, runtime.fleet().transports.stream_redis
     streams.delete(stream)
     streams.xadd(stream, {"event": "{}"})
     streams.xgroup_create(stream, "console-group", id="0")

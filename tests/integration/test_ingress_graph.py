@@ -163,7 +163,7 @@ def test_a_removed_or_rekeyed_subscriptions_old_secret_is_refused_at_once_despit
     base, _ = webhook
     old = one_good_change_each()
     assert post(base, "/graph/notifications", old).json() == {"accepted": 2, "rejected": 0}  # both cached
-    store = fleet_under_test.fleet.graph.stored_subscriptions  # as the subscription tasks write it
+    store = fleet_under_test.fleet.domains.graph.stored_subscriptions  # as the subscription tasks write it
     store.remove("sub-a")
     rekeyed = store.find("sub-b")
     assert rekeyed is not None

@@ -71,7 +71,7 @@ def test_every_valid_event_takes_effect_once_and_every_poison_entry_is_dead_lett
     fleet_under_test: FleetUnderTest,
 ) -> None:
     fut = fleet_under_test
-    producer = fut.fleet.redis_stream_producer
+    producer = fut.fleet.transports.redis_stream_producer
     events = [deposit(f"rs-{n}") for n in range(EVENTS)]
     producer.publish(events[: EVENTS // 2])
     for body in POISON.values():
@@ -105,7 +105,7 @@ def test_a_bridge_killed_mid_batch_loses_nothing_and_doubles_no_effect(
 ) -> None:
     fut = fleet_under_test
     events = [deposit(f"kill-{n}") for n in range(EVENTS)]
-    fut.fleet.redis_stream_producer.publish(events)
+    fut.fleet.transports.redis_stream_producer.publish(events)
     left_pending = 0
     for _ in range(5):  # kill while a batch is read and not yet acknowledged
         bridge = _start_bridge(fut)
@@ -149,7 +149,7 @@ def test_the_cli_appends_to_the_stream_and_refuses_an_unknown_type(
 
 def test_the_stream_stays_near_its_bound(fleet_under_test: FleetUnderTest) -> None:
     fut = fleet_under_test
-    producer = type(fut.fleet.redis_stream_producer)(
+    producer = type(fut.fleet.transports.redis_stream_producer)(
         fut.redis, _stream(fut), registry=fut.fleet.registry, max_event_bytes=262144, maxlen=1000
     )
     producer.publish([deposit(f"b-{n}") for n in range(5000)])

@@ -86,7 +86,7 @@ def test_every_valid_event_takes_effect_once_and_poison_is_dead_lettered_with_it
     fleet_under_test: FleetUnderTest, bus: ServiceBusStandIn
 ) -> None:
     fut = fleet_under_test
-    publisher = fut.fleet.servicebus_publisher
+    publisher = fut.fleet.transports.servicebus_publisher
     events = [deposit(f"sb-{n}") for n in range(EVENTS)]
     publisher.publish(events[: EVENTS // 2])
     _send_raw(bus, _queue(fut), {name: body for name, (body, _, _) in POISON.items()})
@@ -102,7 +102,9 @@ def test_every_valid_event_takes_effect_once_and_poison_is_dead_lettered_with_it
     deposits = fut.deposits()
     assert set(deposits) == {event.id for event in events}
     assert set(deposits.values()) == {1}, "no event took effect twice"
-    letters = {letter.message_id: letter for letter in fut.fleet.servicebus_dead_letters.browse(100)}
+    letters = {
+        letter.message_id: letter for letter in fut.fleet.transports.servicebus_dead_letters.browse(100)
+    }
     assert set(letters) == set(POISON)
     for name, (_, reason, description) in POISON.items():
         assert letters[name].reason == reason
@@ -121,7 +123,7 @@ def test_a_bridge_killed_mid_batch_loses_nothing_and_doubles_no_effect(
 ) -> None:
     fut = fleet_under_test
     events = [deposit(f"kill-{n}") for n in range(3000)]
-    fut.fleet.servicebus_publisher.publish(events)
+    fut.fleet.transports.servicebus_publisher.publish(events)
     fut.start_worker()
     bridge = _start_bridge(fut)
     entity = bus.store.entity(_queue(fut))
@@ -143,7 +145,7 @@ def test_the_bridge_reconnects_by_itself_after_the_namespace_was_unreachable(
 ) -> None:
     fut = fleet_under_test
     first = [deposit(f"before-{n}") for n in range(2000)]
-    fut.fleet.servicebus_publisher.publish(first)
+    fut.fleet.transports.servicebus_publisher.publish(first)
     fut.start_worker()
     bridge = _start_bridge(fut)
     wait_until(fut.deposits, 60, interval=0.01, what="the bridge at work")
@@ -151,7 +153,7 @@ def test_the_bridge_reconnects_by_itself_after_the_namespace_was_unreachable(
     wait_until(lambda: "reconnecting in" in bridge.log(), 60, what="the bridge noticing the outage")
     bus.come_back()
     later = [deposit(f"after-{n}") for n in range(2000)]
-    fut.fleet.servicebus_publisher.publish(later)
+    fut.fleet.transports.servicebus_publisher.publish(later)
     wait_until(lambda: len(fut.deposits()) >= 4000, timeout=120, what="every deposit")
     deposits = fut.deposits()
     assert set(deposits) == {event.id for event in first + later}, "nothing lost"
@@ -181,7 +183,7 @@ def test_a_resubmitted_dead_letter_takes_effect_and_the_cli_publishes_to_the_que
     resubmitted = fut.cli("bridge", "servicebus-dlq", "resubmit", "--all")
     assert resubmitted.stdout.strip() == "resubmitted 1", resubmitted.stderr
     wait_until(lambda: fut.deposits() == {"c-1": 1}, 60, what="the resubmitted deposit")
-    assert fut.fleet.servicebus_dead_letters.browse(10) == []
+    assert fut.fleet.transports.servicebus_dead_letters.browse(10) == []
 
 
 def test_a_slow_batch_keeps_its_locks_and_an_unrenewed_one_loses_them(bus: ServiceBusStandIn) -> None:
@@ -205,7 +207,7 @@ def test_the_publisher_schedules_events_and_keys_sessions_by_partitionkey(
     fut = fleet_under_test
     due = datetime.now(UTC) + timedelta(seconds=3)
     event = deposit("sched-1").model_copy(update={"partitionkey": "acc-1"})
-    assert fut.fleet.servicebus_publisher.publish([event], at=due) == ["sched-1"]
+    assert fut.fleet.transports.servicebus_publisher.publish([event], at=due) == ["sched-1"]
     with (
         ServiceBusClient.from_connection_string(bus.connection_string) as client,
         client.get_queue_receiver(_queue(fut), max_wait_time=1) as receiver,

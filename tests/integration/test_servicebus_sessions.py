@@ -76,7 +76,7 @@ def test_events_of_one_ordering_key_take_effect_in_the_order_sent(fleet_under_te
             for n in range(size)
             for key in KEYS
         ]
-        fut.fleet.servicebus_publisher.publish(events)
+        fut.fleet.transports.servicebus_publisher.publish(events)
         sent += size
         time.sleep(0.15)
     total = len(KEYS) * sent

@@ -20,6 +20,8 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 ALLOWED = {
     "workers/bootstrap.py": "import redis\nimport sqlalchemy\nimport tasks.handle\n",
     "workers/celery_app.py": "import kombu\nimport celery\n",
+    "workers/wiring/__init__.py": "",
+    "workers/wiring/stores.py": "import redis\nimport sqlalchemy\n",
     "tasks/handle.py": "import celery\nimport infra.store\n",
     "infra/store.py": "import sqlalchemy\nimport redis\nimport engine.dispatch\nimport schedules.jobs\n",
     "engine/dispatch.py": "import handlers.envelope\n",
@@ -34,6 +36,7 @@ def build_tree(where: Path, extra: dict[str, str]) -> Path:
         (where / package).mkdir()
         (where / package / "__init__.py").touch()
     for name, text in {**ALLOWED, **extra}.items():
+        (where / name).parent.mkdir(exist_ok=True)
         (where / name).write_text(text)
     text = (ROOT / "pyproject.toml").read_text()
     (where / "contracts.toml").write_text(text[text.index("[tool.importlinter]") :])

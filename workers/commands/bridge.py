@@ -56,7 +56,7 @@ def redis_stream(ctx: Context, consumer: str | None) -> None:
         runtime.describe(),
     )
     stop = _stop_on_signals()
-    runtime.fleet().redis_stream_bridge(name).run(stop)
+    runtime.fleet().transports.redis_stream_bridge(name).run(stop)
     log.info("redis-stream bridge %s stopped", name)
 
 
@@ -73,7 +73,7 @@ def servicebus(ctx: Context) -> None:
         runtime.describe(),
     )
     stop = _stop_on_signals()
-    runtime.fleet().servicebus_bridge().run(stop)
+    runtime.fleet().transports.servicebus_bridge().run(stop)
     log.info("servicebus bridge stopped")
 
 
@@ -88,7 +88,7 @@ def servicebus_dlq() -> None:
 @pass_context
 def servicebus_dlq_list(ctx: Context, limit: int, as_json: bool) -> None:
     """Dead-lettered messages, oldest first, without taking them."""
-    letters = ctx.runtime.fleet().servicebus_dead_letters.browse(limit)
+    letters = ctx.runtime.fleet().transports.servicebus_dead_letters.browse(limit)
     if as_json:
         click.echo(json.dumps([_plain(letter) for letter in letters], indent=2))
         return
@@ -104,7 +104,7 @@ def servicebus_dlq_list(ctx: Context, limit: int, as_json: bool) -> None:
 @pass_context
 def servicebus_dlq_show(ctx: Context, sequence_number: int) -> None:
     """One dead-lettered message: reason, description and body."""
-    letters = ctx.runtime.fleet().servicebus_dead_letters.browse(10_000)
+    letters = ctx.runtime.fleet().transports.servicebus_dead_letters.browse(10_000)
     found = [letter for letter in letters if letter.sequence_number == sequence_number]
     if not found:
         raise click.ClickException(f"no dead-lettered message {sequence_number}")
@@ -120,7 +120,7 @@ def servicebus_dlq_resubmit(ctx: Context, sequence_numbers: tuple[int, ...], eve
     if not sequence_numbers and not everything:
         raise click.UsageError("name sequence numbers, or say --all")
     wanted = set(sequence_numbers) if sequence_numbers else None
-    done = ctx.runtime.fleet().servicebus_dead_letters.resubmit(wanted)
+    done = ctx.runtime.fleet().transports.servicebus_dead_letters.resubmit(wanted)
     click.echo(f"resubmitted {len(done)}")
     for missing in sorted((wanted or set()) - {letter.sequence_number for letter in done}):
         click.echo(f"  not found: {missing}", err=True)

@@ -53,7 +53,7 @@ def subscribe(
             raise click.ClickException("give --resource or set FLEET_GRAPH_SUBSCRIPTIONS")
     if rich:  # the app's certificate (FLEET_GRAPH_CERTIFICATE_PATH and _ID) is added on create
         requests = [replace(r, include_resource_data=True) for r in requests]
-    manager = ctx.runtime.fleet().graph.subscriptions
+    manager = ctx.runtime.fleet().domains.graph.subscriptions
     for request in requests:
         try:
             sub = manager.create(request)
@@ -67,7 +67,7 @@ def subscribe(
 def list_subscriptions(ctx: Context) -> None:
     """The stored subscriptions (their secrets are not shown)."""
     now = datetime.now(UTC)
-    for sub in ctx.runtime.fleet().graph.subscriptions.stored():
+    for sub in ctx.runtime.fleet().domains.graph.subscriptions.stored():
         left = (sub.expires_at - now).total_seconds() / 3600
         click.echo(f"{sub.id}  {sub.status:8}  {sub.resource}  {sub.change_type}  expires in {left:.1f}h")
 
@@ -77,7 +77,7 @@ def list_subscriptions(ctx: Context) -> None:
 @pass_context
 def renew(ctx: Context, ids: tuple[str, ...]) -> None:
     """Renew the given subscriptions (all active ones without ids) to their maximum lifetime."""
-    manager = ctx.runtime.fleet().graph.subscriptions
+    manager = ctx.runtime.fleet().domains.graph.subscriptions
     targets = ids or tuple(s.id for s in manager.stored() if s.status == "active")
     for subscription_id in targets:
         renewed = manager.renew(subscription_id)
@@ -92,7 +92,7 @@ def renew(ctx: Context, ids: tuple[str, ...]) -> None:
 @pass_context
 def delete(ctx: Context, ids: tuple[str, ...]) -> None:
     """Delete subscriptions in Graph and from the database."""
-    manager = ctx.runtime.fleet().graph.subscriptions
+    manager = ctx.runtime.fleet().domains.graph.subscriptions
     for subscription_id in ids:
         manager.delete(subscription_id)
         click.echo(f"{subscription_id}  deleted")

@@ -26,7 +26,7 @@ def keys() -> None:
 @pass_context
 def create(ctx: Context, name: str, event_types: tuple[str, ...]) -> None:
     """Create a key; prints the token once (only its hash is stored)."""
-    key, token = ctx.runtime.fleet().api_keys.create(name, event_types)
+    key, token = ctx.runtime.fleet().ingress.api_keys.create(name, event_types)
     click.echo(f"created key {key.id} ({name}) for {', '.join(key.event_types)}", err=True)
     click.echo(token)
 
@@ -37,7 +37,7 @@ def create(ctx: Context, name: str, event_types: tuple[str, ...]) -> None:
 @pass_context
 def list_keys(ctx: Context, include_revoked: bool, as_json: bool) -> None:
     """List keys (never their secrets)."""
-    found = ctx.runtime.fleet().api_keys.list(include_revoked=include_revoked)
+    found = ctx.runtime.fleet().ingress.api_keys.list(include_revoked=include_revoked)
     if as_json:
         rows = [
             {
@@ -62,6 +62,6 @@ def list_keys(ctx: Context, include_revoked: bool, as_json: bool) -> None:
 @pass_context
 def revoke(ctx: Context, key_id: str) -> None:
     """Revoke a key; the web process refuses it within FLEET_API_KEY_CACHE_SECONDS."""
-    if not ctx.runtime.fleet().api_keys.revoke(key_id):
+    if not ctx.runtime.fleet().ingress.api_keys.revoke(key_id):
         raise click.ClickException(f"no active key {key_id}")
     click.echo(f"revoked {key_id}")

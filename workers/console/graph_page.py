@@ -27,7 +27,7 @@ _one_at_a_time = threading.Lock()
 def renew_one(runtime: Runtime, subscription_id: str) -> str:
     """Renew one stored subscription to its maximum lifetime, as `fleet graph renew <id>` does;
     what happened, in words for the page and the audit log."""
-    graph = runtime.fleet().graph
+    graph = runtime.fleet().domains.graph
     with _one_at_a_time:
         try:
             renewed = graph.subscriptions.renew(subscription_id)
@@ -49,7 +49,7 @@ def routes(console: Console) -> list[Route]:
     @operator(console)
     async def renew(request: Request, user: User, form: FormData) -> Response:
         subscription_id = str(form.get("id", ""))
-        stored = runtime.fleet().graph.stored_subscriptions  # the database alone: no SDK, no call
+        stored = runtime.fleet().domains.graph.stored_subscriptions  # the database alone: no SDK, no call
         if not subscription_id or await blocking(stored.find, subscription_id) is None:
             return PlainTextResponse(f"no stored subscription {subscription_id!r}", status_code=404)
         outcome = await blocking(renew_one, runtime, subscription_id)

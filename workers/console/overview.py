@@ -103,7 +103,7 @@ def redis_streams(runtime: Runtime) -> list[dict[str, Any]]:
     """The Redis stream the bridge consumes: its length, and per consumer group what is pending
     (delivered, not acknowledged) and the lag (not yet delivered)."""
     stream = runtime.settings.redis_stream
-    client = runtime.fleet().stream_redis
+    client = runtime.fleet().transports.stream_redis
     try:
         length = int(client.xlen(stream))
         groups: list[dict[str, Any]] = client.xinfo_groups(stream)
@@ -129,7 +129,7 @@ def servicebus_queue(runtime: Runtime, problems: list[str]) -> QueueCounts | Non
         return None
     try:
         return peek_counts(
-            runtime.fleet().open_servicebus(),
+            runtime.fleet().transports.open_servicebus(),
             settings.servicebus_queue,
             sessions=settings.servicebus_sessions,
         )

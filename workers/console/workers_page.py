@@ -30,7 +30,7 @@ def describe_workers(runtime: Runtime) -> list[dict[str, Any]]:
     stats: dict[str, Any] = inspect.stats() or {}
     answered_at = time.time()
     active: dict[str, Any] = inspect.active() or {}
-    beats = {beat.hostname: beat.beat for beat in runtime.fleet().heartbeats.online()}
+    beats = {beat.hostname: beat.beat for beat in runtime.fleet().stores.heartbeats.online()}
     workers = []
     for name in sorted(stats):
         info = stats[name]

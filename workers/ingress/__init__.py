@@ -35,7 +35,7 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
         return EventsApi(
             registry=runtime.registry,
             publisher=publisher(),
-            api_keys=fleet.api_keys,
+            api_keys=fleet.ingress.api_keys,
             max_event_bytes=settings.max_event_bytes,
             max_body_bytes=settings.ingress_max_body_bytes,
         )
@@ -44,8 +44,8 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
         fleet = runtime.fleet()
         return GraphWebhook(
             publisher=publisher(),
-            secrets=fleet.subscription_secrets,
-            rich=fleet.graph_rich_notifications,
+            secrets=fleet.ingress.subscription_secrets,
+            rich=fleet.ingress.graph_rich_notifications,
             max_body_bytes=settings.ingress_max_body_bytes,
             max_event_bytes=settings.max_event_bytes,
         )

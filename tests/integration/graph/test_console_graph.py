@@ -50,7 +50,7 @@ def subscriptions(engine: Engine, graph_standin: GraphStandIn, token_standin: To
 
 
 def stored(runtime: Runtime) -> dict[str, tuple[str, datetime]]:
-    return {s.id: (s.status, s.expires_at) for s in runtime.fleet().graph.stored_subscriptions.all()}
+    return {s.id: (s.status, s.expires_at) for s in runtime.fleet().domains.graph.stored_subscriptions.all()}
 
 
 def test_an_operator_renews_one_subscription_now(
