@@ -8,6 +8,14 @@
 `{p}:bucket:{downstream}` (hash): the token bucket of a rate-limited downstream.
 `{p}:breaker:{handler}` (hash): a circuit breaker's counts and state.
 `{p}:worker:{hostname}` (hash): a worker's heartbeat, expiring after 30 s (infra/heartbeats.py).
+`{p}:beat:leader` (string, TTL the lock timeout): the token of the beat that may fire jobs.
+`{p}:schedule:{job}` (hash): `last_slot` (the slot last fired), `paused`, `last_success`,
+    `last_started`, `last_outcome`, `last_error` (infra/schedules/state.py).
+`{p}:schedule:{job}:running` (string, TTL the job's timeout): a run is going (overlap guard).
+`{p}:schedule:{job}:history` (list): the job's last runs, newest first.
+`{p}:schedule:runs` (hash): `{job}|{outcome}` -> runs, for `fleet_schedule_runs_total`.
+`{p}:schedules:changed` (counter): bumped on every change to the runtime schedules (which live in
+    PostgreSQL), so beat reloads them at its next tick.
 `{p}:cache:…`: the shared cache `cache.invalidate` works on: values, tag sets, generations,
     loader locks and the invalidation channel, listed in fleet/cache.py.
 """
@@ -31,3 +39,27 @@ def bucket(prefix: str, downstream: str) -> str:
 
 def breaker(prefix: str, handler: str) -> str:
     return f"{prefix}:breaker:{handler}"
+
+
+def beat_leader(prefix: str) -> str:
+    return f"{prefix}:beat:leader"
+
+
+def schedule(prefix: str, job: str) -> str:
+    return f"{prefix}:schedule:{job}"
+
+
+def schedule_running(prefix: str, job: str) -> str:
+    return f"{prefix}:schedule:{job}:running"
+
+
+def schedule_history(prefix: str, job: str) -> str:
+    return f"{prefix}:schedule:{job}:history"
+
+
+def schedule_runs(prefix: str) -> str:
+    return f"{prefix}:schedule:runs"
+
+
+def schedules_changed(prefix: str) -> str:
+    return f"{prefix}:schedules:changed"

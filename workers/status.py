@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from handlers.registry import describe
 from infra.dead_letters import Filter
+from infra.schedules.metrics import ScheduleCollector
+from infra.schedules.state import ScheduleState
 from schedules.beat import BEAT_SCHEDULE
 from schedules.jobs import load_jobs
-from schedules.metrics import ScheduleCollector
-from schedules.state import ScheduleState
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime

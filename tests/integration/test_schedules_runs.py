@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from handlers.envelope import new_event
+from infra.schedules.state import ScheduleState
 from infra.schema import demo_deposits
-from schedules.state import ScheduleState
 from tests.integration.conftest import FleetUnderTest
 from tests.support.processes import wait_until
 

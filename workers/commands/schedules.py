@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from infra.schedules.state import ScheduleState
 from schedules.beat import BEAT_SCHEDULE
 from schedules.jobs import Job, ScheduleError, load_jobs
-from schedules.runner import RUN_TASK, run_message
-from schedules.state import ScheduleState
+from schedules.runs import RUN_TASK, run_message
 from workers.commands.context import Context, pass_context
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def schedule_state(runtime: Runtime) -> ScheduleState:
 
 def run_beat(runtime: Runtime) -> None:
     """Celery beat with the leader-lock scheduler: only the beat holding the lock fires jobs."""
-    from schedules.leader import LeaderScheduler
+    from infra.schedules.leader import LeaderScheduler
 
     jobs = scheduled_jobs(runtime)
     logging.getLogger("fleet").info("beat on %s: %d jobs", runtime.describe(), len(jobs))
