@@ -45,7 +45,7 @@ def schedule_rows(runtime: Runtime) -> list[dict[str, Any]]:
             "what": job.task or f"publish {job.publish}",
             "when": f"every {job.every:g} s"
             if job.every is not None
-            else f"cron {job.cron.line if job.cron else ''}",
+            else f"cron {job.cron.text if job.cron else ''}",
             "next": None if status.paused else job.next_slot(job.slot_at_or_before(now)),
         }
         for job, status in zip(jobs.values(), statuses, strict=True)
