@@ -15,6 +15,14 @@
     `{ns}:k:{key}` a value; `{ns}:t:{tag}` (set) the keys tagged `tag`; `{ns}:gk:{key}`,
     `{ns}:gt:{tag}`, `{ns}:gp` generations of a key, a tag and of all patterns; `{ns}:l:{key}`
     a loader's lock; channel `{ns}:invalidations` tells first tiers to drop.
+`{p}:beat:leader` (string, TTL the lock timeout): the token of the beat that may fire jobs.
+`{p}:schedule:{job}` (hash): `last_slot` (the slot last fired), `paused`, `last_success`,
+    `last_started`, `last_outcome`, `last_error` (infra/schedules/state.py).
+`{p}:schedule:{job}:running` (string, TTL the job's timeout): a run is going (overlap guard).
+`{p}:schedule:{job}:history` (list): the job's last runs, newest first.
+`{p}:schedule:runs` (hash): `{job}|{outcome}` -> runs, for `fleet_schedule_runs_total`.
+`{p}:schedules:changed` (counter): bumped on every change to the runtime schedules (which live in
+    PostgreSQL), so beat reloads them at its next tick.
 """
 
 from __future__ import annotations
@@ -84,3 +92,27 @@ def cache_lock(namespace: str, key: str) -> str:
 
 def cache_channel(namespace: str) -> str:
     return f"{namespace}:invalidations"
+
+
+def beat_leader(prefix: str) -> str:
+    return f"{prefix}:beat:leader"
+
+
+def schedule(prefix: str, job: str) -> str:
+    return f"{prefix}:schedule:{job}"
+
+
+def schedule_running(prefix: str, job: str) -> str:
+    return f"{prefix}:schedule:{job}:running"
+
+
+def schedule_history(prefix: str, job: str) -> str:
+    return f"{prefix}:schedule:{job}:history"
+
+
+def schedule_runs(prefix: str) -> str:
+    return f"{prefix}:schedule:runs"
+
+
+def schedules_changed(prefix: str) -> str:
+    return f"{prefix}:schedules:changed"

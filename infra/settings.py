@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     """Prefix of every broker queue name, so several fleets can share one broker."""
     beat_lock_timeout: float = Field(10.0, ge=1, le=300)
     """Seconds the beat leader lock lasts unless extended: a standby beat fires jobs at most this
-    long after the leader died (schedules/leader.py)."""
+    long after the leader died (infra/schedules/leader.py)."""
     schedules: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(default_factory=dict)
     """Schedules added by configuration, JSON: `{"nightly": {"publish": "report.requested",
     "cron": "0 3 * * *", "data": {}}}`; keys as in schedules/jobs.py (`every`, `catch_up`, ...)."""

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 Overlap = Literal["skip", "allow"]
-CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 6))
 JOB_KEYS = {"task", "publish", "data", "args", "kwargs", "schedule", "every", "cron", "options", "overlap",
-            "timeout", "catch_up", "queue"}  # fmt: skip
+            "timeout", "catch_up", "queue", "tz"}  # fmt: skip
+UTC_ZONE = ZoneInfo("UTC")
 MAX_CATCH_UP = 100
 """Most missed slots fired after downtime; older ones are counted as missed."""
 
@@ -26,66 +29,88 @@ class ScheduleError(ValueError):
 
 @dataclass(frozen=True)
 class Cron:
-    """A five-field cron line (minute hour day month weekday, UTC; weekday 0 is Sunday)."""
+    """A five-field cron line (minute hour day month weekday; weekday 0 is Sunday) in a time zone.
+
+    Standard cron semantics (croniter's): when both day-of-month and weekday are restricted, a day
+    matching either one matches. Across daylight-saving changes, as cron does: a time skipped when
+    the clocks go forward fires at the first minute after the jump; a time that happens twice when
+    they go back fires once (at its first occurrence), unless the hour field is a wildcard or a
+    step (`*`, `*/2`), whose slots are counted in elapsed hours and so fire in both.
+    """
 
     line: str
-    allowed: tuple[frozenset[int], ...]
+    zone: ZoneInfo = UTC_ZONE
 
     @classmethod
-    def parse(cls, line: str) -> Cron:
+    def parse(cls, line: str, tz: str | None = None) -> Cron:
+        """`line` is five fields, optionally followed by a time zone (`0 8 * * * Europe/Amsterdam`);
+        `tz` names one too (both may be given only if they agree)."""
         parts = line.split()
-        if len(parts) != len(CRON_FIELDS):
-            raise ValueError(f"cron line {line!r} needs 5 fields (minute hour day month weekday)")
-        return cls(
-            line, tuple(_cron_field(p, lo, hi) for p, (_, lo, hi) in zip(parts, CRON_FIELDS, strict=True))
-        )
+        if len(parts) == 6 and not parts[0].startswith("@"):
+            if tz is not None and tz != parts[5]:
+                raise ValueError(f"cron line {line!r} names time zone {parts[5]!r}, 'tz' says {tz!r}")
+            tz = parts.pop()
+        elif len(parts) == 2 and parts[0].startswith("@"):  # `@daily Europe/Amsterdam`
+            tz = parts.pop()
+        if len(parts) != 5 and not (len(parts) == 1 and parts[0].startswith("@")):
+            raise ValueError(
+                f"cron line {line!r} needs 5 fields (minute hour day month weekday) and may name a time zone"
+            )
+        zone = _zone(tz) if tz is not None else UTC_ZONE
+        expression = " ".join(parts)
+        try:
+            croniter(expression)
+        except CroniterError as exc:
+            raise ValueError(f"cron line {line!r}: {exc}") from None
+        cron = cls(expression, zone)
+        try:
+            cron.next_after(0.0)
+        except CroniterBadDateError:
+            raise ValueError(f"cron line {line!r} never matches") from None
+        return cron
 
-    def matches(self, moment: datetime) -> bool:
-        minute, hour, day, month, weekday = self.allowed
-        return (
-            moment.minute in minute
-            and moment.hour in hour
-            and moment.day in day
-            and moment.month in month
-            and (moment.isoweekday() % 7) in weekday
-        )
+    @property
+    def text(self) -> str:
+        return self.line if self.zone.key == "UTC" else f"{self.line} {self.zone.key}"
+
+    @property
+    def _twice_in_fall_back(self) -> bool:
+        """Whether a slot in the repeated hour of a fall-back day fires in both of its copies."""
+        fields = self.line.split()
+        return len(fields) == 5 and fields[1].startswith("*")
 
     def next_after(self, timestamp: float) -> float:
-        moment = datetime.fromtimestamp(timestamp, UTC).replace(second=0, microsecond=0) + timedelta(
-            minutes=1
-        )
-        for _ in range(366 * 24 * 60):
-            if self.matches(moment):
+        """The first slot strictly after `timestamp`."""
+        iterator = croniter(self.line, datetime.fromtimestamp(timestamp, self.zone))
+        while True:
+            moment: datetime = iterator.get_next(datetime)
+            if not self._repeats(moment):
                 return moment.timestamp()
-            if moment.hour not in self.allowed[1] or not self._day_matches(moment):
-                moment = moment.replace(minute=0) + timedelta(hours=1)  # skip the rest of the hour
-            else:
-                moment += timedelta(minutes=1)
-        raise ValueError(f"cron line {self.line!r} never matches")
 
-    def _day_matches(self, moment: datetime) -> bool:
-        _, _, day, month, weekday = self.allowed
-        return moment.day in day and moment.month in month and (moment.isoweekday() % 7) in weekday
+    def at_or_before(self, timestamp: float) -> float:
+        """The last slot at or before `timestamp` (slots are whole minutes)."""
+        next_minute = math.floor(timestamp / 60) * 60 + 60
+        iterator = croniter(self.line, datetime.fromtimestamp(next_minute, self.zone))
+        while True:
+            moment: datetime = iterator.get_prev(datetime)
+            if not self._repeats(moment):
+                return moment.timestamp()
+
+    def _repeats(self, moment: datetime) -> bool:
+        """`moment` is the second occurrence of a wall-clock time (the clocks went back), and this
+        line fires such a time only once."""
+        local = moment.astimezone(self.zone)
+        if local.fold == 0 or self._twice_in_fall_back:
+            return False
+        first = local.replace(fold=0)
+        return first.utcoffset() != local.utcoffset()
 
 
-def _cron_field(text: str, low: int, high: int) -> frozenset[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        body, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if body == "*":
-            start, stop = low, high
-        elif "-" in body:
-            first, _, last = body.partition("-")
-            start, stop = int(first), int(last)
-        else:
-            start = stop = int(body)
-            if step_text:
-                stop = high
-        if not (low <= start <= stop <= high) or step < 1:
-            raise ValueError(f"cron field {text!r} is outside {low}-{high}")
-        values.update(range(start, stop + 1, step))
-    return frozenset(values)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as 'Europe/Amsterdam')") from None
 
 
 @dataclass(frozen=True)
@@ -119,10 +144,7 @@ class Job:
         if self.every is not None:
             return math.floor(timestamp / self.every) * self.every
         assert self.cron is not None
-        slot = self.cron.next_after(timestamp - self.interval * 2 - 60)
-        while (following := self.cron.next_after(slot)) <= timestamp:
-            slot = following
-        return slot
+        return self.cron.at_or_before(timestamp)
 
     def next_slot(self, slot: float) -> float:
         if self.every is not None:
@@ -149,7 +171,7 @@ class Job:
         when = (
             f"every {self.every:g}s"
             if self.every is not None
-            else f"cron {self.cron.line if self.cron else ''}"
+            else f"cron {self.cron.text if self.cron else ''}"
         )
         what = self.task or f"publish {self.publish}"
         return f"{what}, {when}, overlap {self.overlap}, timeout {self.timeout:g}s, catch-up {self.catch_up}"
@@ -168,7 +190,9 @@ def job_from_entry(name: str, entry: dict[str, Any]) -> Job:
         raise ScheduleError(f"schedule {name!r}: give exactly one of 'every' (seconds) or 'cron'")
     options = dict(entry.get("options") or {})
     try:
-        cron = Cron.parse(entry["cron"]) if entry.get("cron") is not None else None
+        if entry.get("tz") is not None and entry.get("cron") is None:
+            raise ValueError("'tz' is the time zone of a 'cron' line")
+        cron = Cron.parse(entry["cron"], entry.get("tz")) if entry.get("cron") is not None else None
         every_seconds = float(every) if every is not None else None
         if every_seconds is not None and every_seconds <= 0:
             raise ValueError("'every' must be more than 0 seconds")

@@ -12,11 +12,11 @@ import celeryconfig
 from handlers.registry import Registry
 from infra.settings import Settings
 from schedules.beat import BEAT_SCHEDULE
-from schedules.runner import register_schedule_tasks
 from tasks.handle import register_route_task
 from tasks.maintenance import register_maintenance_tasks
 from tasks.orders import register_order_tasks
 from tasks.parts import TaskParts
+from tasks.schedules import register_schedule_tasks
 from workers.consumer import dead_lettering_consumer
 
 MAINTENANCE_QUEUE = "fleet.maintenance"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -274,6 +275,8 @@ def dlq_replay(ctx: Context, /, letter_ids: tuple[int, ...], everything: bool, *
     _refuse_unfiltered(where, everything)
     fleet = ctx.runtime.fleet()
     report = replay(fleet.dead_letters, fleet.publisher, where)
+    detail = f"replayed {report.replayed}" + (f"; refused {report.refused}" if report.refused else "")
+    ctx.record("dead_letters.replay", _audit_target(where), detail)
     click.echo(f"replayed {len(report.replayed)}")
     for letter_id, reason in report.refused.items():
         click.echo(f"  not replayed {letter_id}: {reason}", err=True)
@@ -295,7 +298,21 @@ def dlq_purge(
     count = store.count(where)
     if not yes:
         click.confirm(f"delete {count} dead letters for good?", abort=True)
-    click.echo(f"purged {store.purge(where)}")
+    purged = store.purge(where)
+    ctx.record("dead_letters.purge", _audit_target(where), f"purged {purged}")
+    click.echo(f"purged {purged}")
+
+
+def _audit_target(where: Filter) -> str:
+    """The letters a command meant, as the audit log names them (`letters [3, 4]`, or the filter)."""
+    if where.ids:
+        return f"letters {list(where.ids)}"
+    named = {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in dataclasses.asdict(where).items()
+        if value and name != "ids"
+    }
+    return "letters where " + json.dumps(named, sort_keys=True)
 
 
 def _refuse_unfiltered(where: Filter, everything: bool) -> None:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from engine.records import Filter
 from handlers.registry import describe
+from infra.metrics.schedules import ScheduleCollector
+from infra.schedules.state import ScheduleState
 from schedules.beat import BEAT_SCHEDULE
 from schedules.jobs import load_jobs
-from schedules.metrics import ScheduleCollector
-from schedules.state import ScheduleState
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime

@@ -256,7 +256,7 @@ def test_every_page_renders_for_a_viewer(runtime: Runtime, engine: Engine) -> No
 
 
 def test_an_operator_pauses_resumes_and_runs_a_scheduled_job(runtime: Runtime, engine: Engine) -> None:
-    from schedules.state import ScheduleState
+    from infra.schedules.state import ScheduleState
 
     state = ScheduleState(runtime.fleet().redis, runtime.settings.key_prefix)
     client = client_for(runtime)

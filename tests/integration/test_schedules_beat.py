@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from schedules.state import ScheduleState
+from infra.schedules.state import ScheduleState
 from tests.integration.conftest import FleetUnderTest
 from tests.support.processes import wait_until
 

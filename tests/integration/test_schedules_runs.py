@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from handlers.envelope import new_event
+from infra.schedules.state import ScheduleState
 from infra.schema import demo_deposits
-from schedules.state import ScheduleState
 from tests.integration.conftest import FleetUnderTest
 from tests.support.processes import wait_until
 
@@ -110,7 +110,7 @@ def test_unknown_job_and_bad_configuration_are_refused(fleet_under_test: FleetUn
     bad = fut.cli("schedules", "list")
     assert bad.returncode != 0
     assert "schedule 'bad'" in bad.stderr
-    assert "outside 0-59" in bad.stderr
+    assert "out of range" in bad.stderr
     fut.env["FLEET_SCHEDULES"] = json.dumps({"typo": {"publish": "demo.deposit_recorderd", "every": 5}})
     typo = fut.cli("schedules", "list")
     assert typo.returncode != 0

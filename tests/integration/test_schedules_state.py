@@ -10,8 +10,8 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
 
+from infra.schedules.state import ScheduleState
 from infra.settings import Settings
-from schedules.state import ScheduleState
 from workers.bootstrap import Runtime
 from workers.commands.schedules import schedule_state
 from workers.status import schedule_collector

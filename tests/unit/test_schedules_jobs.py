@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -52,10 +56,73 @@ def test_cron_lines() -> None:
     assert job.slot_at_or_before(_ts("2026-11-22T10:59:59")) == _ts("2026-11-22T10:00:00")
 
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def _local(text: str, zone: ZoneInfo = AMSTERDAM, fold: int = 0) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=zone, fold=fold).timestamp()
+
+
+def test_day_of_month_and_weekday_both_restricted_match_either_as_in_standard_cron() -> None:
+    first_or_monday = Cron.parse("0 0 1 * 1")  # 2026-11-22 is a Sunday
+    slots = [first_or_monday.next_after(_ts("2026-11-22T00:00:00"))]
+    for _ in range(2):
+        slots.append(first_or_monday.next_after(slots[-1]))
+    assert slots == [_ts("2026-11-23T00:00:00"), _ts("2026-11-30T00:00:00"), _ts("2026-12-01T00:00:00")]
+
+
+def test_a_cron_line_fires_at_the_wall_clock_time_of_its_time_zone() -> None:
+    named = job_from_entry("j", {"publish": "x.y", "cron": "0 8 * * * Europe/Amsterdam"})
+    field = job_from_entry("j", {"publish": "x.y", "cron": "0 8 * * *", "tz": "Europe/Amsterdam"})
+    for job in (named, field):
+        assert job.cron is not None
+        assert job.next_slot(_ts("2026-11-22T00:00:00")) == _ts("2026-11-22T07:00:00")  # CET, UTC+1
+        assert job.next_slot(_ts("2026-07-01T00:00:00")) == _ts("2026-07-01T06:00:00")  # CEST, UTC+2
+        assert job.slot_at_or_before(_ts("2026-11-22T06:59:59")) == _ts("2026-11-21T07:00:00")
+        assert "Europe/Amsterdam" in job.describe()
+
+
+def test_on_the_spring_forward_day_a_daily_time_keeps_its_wall_clock_and_a_skipped_time_fires_once() -> None:
+    # 2027-03-28: Amsterdam goes from 02:00 CET straight to 03:00 CEST.
+    eight = Cron.parse("0 8 * * *", "Europe/Amsterdam")
+    saturday = _local("2027-03-27T08:00")
+    sunday = eight.next_after(saturday)
+    assert sunday == _local("2027-03-28T08:00")
+    assert sunday - saturday == 23 * 3600
+    half_past_two = Cron.parse("30 2 * * *", "Europe/Amsterdam")  # never on the clock that day
+    slot = half_past_two.next_after(_local("2027-03-27T03:00"))
+    assert slot == _local("2027-03-28T03:00")  # the first minute after the jump
+    assert half_past_two.next_after(slot) == _local("2027-03-29T02:30")
+    assert half_past_two.at_or_before(_local("2027-03-28T12:00")) == slot
+
+
+def test_on_the_fall_back_day_a_repeated_time_fires_once_and_hourly_lines_fire_in_both_hours() -> None:
+    # 2026-10-25: Amsterdam goes from 03:00 CEST back to 02:00 CET; 02:00-02:59 happens twice.
+    eight = Cron.parse("0 8 * * *", "Europe/Amsterdam")
+    saturday = _local("2026-10-24T08:00")
+    assert eight.next_after(saturday) - saturday == 25 * 3600
+    half_past_two = Cron.parse("30 2 * * *", "Europe/Amsterdam")
+    first = half_past_two.next_after(_local("2026-10-24T03:00"))
+    assert first == _local("2026-10-25T02:30", fold=0) == _ts("2026-10-25T00:30:00")
+    assert half_past_two.next_after(first) == _local("2026-10-26T02:30")  # not again at 02:30 CET
+    second_copy = _local("2026-10-25T02:45", fold=1)
+    assert half_past_two.at_or_before(second_copy) == first
+    every_half_hour = Cron.parse("*/30 * * * *", "Europe/Amsterdam")
+    slots = [every_half_hour.next_after(_ts("2026-10-24T23:50:00"))]
+    while len(slots) < 5:
+        slots.append(every_half_hour.next_after(slots[-1]))
+    assert [s - slots[0] for s in slots] == [0, 1800, 3600, 5400, 7200]  # every 30 min of real time
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"publish": "x.y", "cron": "61 * * * *"}, "outside 0-59"),
+        ({"publish": "x.y", "cron": "61 * * * *"}, "out of range"),
+        ({"publish": "x.y", "cron": "0 8 * * * Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+        ({"publish": "x.y", "cron": "0 8 * * *", "tz": "Nowhere"}, "unknown time zone 'Nowhere'"),
+        ({"publish": "x.y", "cron": "0 8 * * * UTC", "tz": "Europe/Amsterdam"}, "'tz' says"),
+        ({"publish": "x.y", "every": 5, "tz": "Europe/Amsterdam"}, "time zone of a 'cron' line"),
+        ({"publish": "x.y", "cron": "0 0 31 2 *"}, "never matches"),
         ({"publish": "x.y", "cron": "* * *"}, "needs 5 fields"),
         ({"publish": "x.y"}, "exactly one of 'every'"),
         ({"publish": "x.y", "task": "t", "every": 1}, "exactly one of 'task' or 'publish'"),
@@ -76,3 +143,22 @@ def test_the_fleets_own_jobs_load_and_configured_ones_may_not_shadow_them() -> N
     assert all(job.overlap == "skip" and job.timeout > 0 for job in jobs)
     with pytest.raises(ScheduleError, match="reuse built-in names"):
         load_jobs(BEAT_SCHEDULE, {"relay-outbox": {"publish": "x.y", "every": 1}})
+
+
+def test_the_schedule_definitions_import_no_sdk() -> None:
+    """schedules/ is declarative: the standard library, itself and the cron parser, nothing else."""
+    allowed = {*sys.stdlib_module_names, "schedules", "croniter"}
+    package = Path(__file__).parents[2] / "schedules"
+    imported = {
+        (path.name, name.split(".")[0])
+        for path in package.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+            else []
+        )
+    }
+    assert {(file, module) for file, module in imported if module not in allowed} == set()

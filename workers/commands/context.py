@@ -1,12 +1,14 @@
-"""What every `fleet` subcommand is handed: the runtime, built on first use."""
+"""What every `fleet` subcommand is handed: the runtime, built on first use, and the audit log."""
 
 from __future__ import annotations
 
+import getpass
 import logging
 
 import click
 import pydantic
 
+from infra.audit import SqlAuditLog
 from infra.settings import Settings
 from workers.bootstrap import Runtime
 
@@ -36,5 +38,15 @@ class Context:
             self._runtime = Runtime(settings)
         return self._runtime
 
+    def record(self, action: str, target: str, detail: str = "") -> None:
+        """A change made from the command line goes to the console's audit log, under the OS
+        user who ran it (the role column says `cli`)."""
+        SqlAuditLog(self.runtime.fleet().engine).record(
+            actor=getpass.getuser(), role=CLI_ROLE, action=action, target=target, detail=detail
+        )
+
+
+CLI_ROLE = "cli"
+"""The audit log's role for changes made with `fleet` (the console's are viewer/operator)."""
 
 pass_context = click.make_pass_decorator(Context, ensure=True)

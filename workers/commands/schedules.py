@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from infra.schedules.state import ScheduleState
 from schedules.beat import BEAT_SCHEDULE
 from schedules.jobs import Job, ScheduleError, load_jobs
-from schedules.runner import RUN_TASK, run_message
-from schedules.state import ScheduleState
+from schedules.runs import RUN_TASK, run_message
 from workers.commands.context import Context, pass_context
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def schedule_state(runtime: Runtime) -> ScheduleState:
 
 def run_beat(runtime: Runtime) -> None:
     """Celery beat with the leader-lock scheduler: only the beat holding the lock fires jobs."""
-    from schedules.leader import LeaderScheduler
+    from infra.schedules.leader import LeaderScheduler
 
     jobs = scheduled_jobs(runtime)
     logging.getLogger("fleet").info("beat on %s: %d jobs", runtime.describe(), len(jobs))
@@ -119,6 +119,7 @@ def pause(ctx: Context, name: str) -> None:
     """Stop firing a job until it is resumed (its slots meanwhile are skipped, not caught up)."""
     _job(ctx.runtime, name)
     schedule_state(ctx.runtime).set_paused(name, True)
+    ctx.record("schedules.pause", name, "paused")
     click.echo(f"{name}: paused")
 
 
@@ -129,6 +130,7 @@ def resume(ctx: Context, name: str) -> None:
     """Fire a paused job again from its next slot."""
     _job(ctx.runtime, name)
     schedule_state(ctx.runtime).set_paused(name, False)
+    ctx.record("schedules.resume", name, "resumed")
     click.echo(f"{name}: resumed")
 
 
@@ -145,6 +147,7 @@ def run(ctx: Context, name: str) -> None:
         queue_prefix=ctx.runtime.settings.queue_prefix,
     )
     ctx.runtime.app.send_task(RUN_TASK, **message)
+    ctx.record("schedules.run", name, f"sent ({message['kwargs']['slot']})")
     click.echo(f"{name}: sent ({message['kwargs']['slot']})")
 
 

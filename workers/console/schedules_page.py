@@ -1,5 +1,5 @@
 """The schedules page: every scheduled job (schedules/jobs.py) with its last and next run and last
-outcome (schedules/state.py, in Redis); run a job now, pause or resume it, the same way as the
+outcome (infra/schedules/state.py, in Redis); run a job now, pause or resume it, the same way as the
 `fleet schedules` commands do."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from infra.schedules.state import ScheduleState
 from schedules.beat import BEAT_SCHEDULE
 from schedules.jobs import Job, load_jobs
-from schedules.runner import RUN_TASK, run_message
-from schedules.state import ScheduleState
+from schedules.runs import RUN_TASK, run_message
 from workers.console.auth import User
 from workers.console.common import Console, back_to, blocking, operator, viewer
 
@@ -45,7 +45,7 @@ def schedule_rows(runtime: Runtime) -> list[dict[str, Any]]:
             "what": job.task or f"publish {job.publish}",
             "when": f"every {job.every:g} s"
             if job.every is not None
-            else f"cron {job.cron.line if job.cron else ''}",
+            else f"cron {job.cron.text if job.cron else ''}",
             "next": None if status.paused else job.next_slot(job.slot_at_or_before(now)),
         }
         for job, status in zip(jobs.values(), statuses, strict=True)

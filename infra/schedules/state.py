@@ -1,13 +1,6 @@
 """Schedule state in Redis: the beat leader lock, each job's last fired slot, pauses, running
-guards and run outcomes, shared by every beat, worker, web process and the CLI.
-
-Keys (`{p}` is `FLEET_KEY_PREFIX`):
-`{p}:beat:leader` (string, TTL the lock timeout): the token of the beat that may fire jobs.
-`{p}:schedule:{job}` (hash): `last_slot` (the slot last fired), `paused`, `last_success`,
-    `last_started`, `last_outcome`, `last_error`.
-`{p}:schedule:{job}:running` (string, TTL the job's timeout): a run is going (overlap guard).
-`{p}:schedule:{job}:history` (list): the last runs, newest first (slot, start, end, outcome).
-`{p}:schedule:runs` (hash): `{job}|{outcome}` -> runs, for `fleet_schedule_runs_total`.
+guards and run outcomes, shared by every beat, worker, web process and the CLI. The keys are
+listed in infra/keys.py (`beat:leader`, `schedule:…`).
 """
 
 from __future__ import annotations
@@ -19,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+
+from infra import keys
 
 # Fencing: a beat fires a slot only while it still holds the lock, and only if no other beat fired
 # it first (compare-and-set of `last_slot`), so a deposed leader that wakes up late fires nothing.
@@ -77,20 +72,20 @@ class ScheduleState:
 
     @property
     def leader_key(self) -> str:
-        return f"{self._prefix}:beat:leader"
+        return keys.beat_leader(self._prefix)
 
     def job_key(self, job: str) -> str:
-        return f"{self._prefix}:schedule:{job}"
+        return keys.schedule(self._prefix, job)
 
     def running_key(self, job: str) -> str:
-        return f"{self._prefix}:schedule:{job}:running"
+        return keys.schedule_running(self._prefix, job)
 
     def history_key(self, job: str) -> str:
-        return f"{self._prefix}:schedule:{job}:history"
+        return keys.schedule_history(self._prefix, job)
 
     @property
     def runs_key(self) -> str:
-        return f"{self._prefix}:schedule:runs"
+        return keys.schedule_runs(self._prefix)
 
     # -- the leader lock ---------------------------------------------------------------------
     def hold_lock(self, token: str, timeout: float) -> bool:

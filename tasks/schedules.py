@@ -1,5 +1,6 @@
-"""The task every scheduled run goes through, on a worker: pause check, overlap guard, timeout,
-then the job's own task (called in this process) or its event (published), and the outcome.
+"""`fleet.schedules.run`, the task every scheduled run goes through, on a worker: pause check,
+overlap guard, timeout, then the job's own task (called in this process) or its event
+(published), and the outcome.
 
 A run that fails or times out is recorded, not retried: the job's next slot is its retry.
 """
@@ -16,38 +17,10 @@ from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from handlers.envelope import new_event
-from schedules.jobs import Job
-from schedules.state import ScheduleState
+from infra.schedules.state import ScheduleState
+from schedules.runs import RUN_TASK
 
 log = logging.getLogger("fleet.schedules")
-RUN_TASK = "fleet.schedules.run"
-HARD_LIMIT_GRACE = 10.0
-"""Seconds past the soft time limit before the pool process is killed outright."""
-
-
-def run_message(job: Job, *, slot: str, manual: bool = False, queue_prefix: str = "") -> dict[str, Any]:
-    """The `send_task` arguments of one run of `job`."""
-    message: dict[str, Any] = {
-        "kwargs": {
-            "job": job.name,
-            "slot": slot,
-            "overlap": job.overlap,
-            "timeout": job.timeout,
-            "manual": manual,
-            "task": job.task,
-            "args": list(job.args),
-            "kwargs": job.kwargs,
-            "publish": job.publish,
-            "data": job.data,
-        },
-        # A run still queued when the next slot comes is pointless: that slot runs the job.
-        "expires": job.expires if job.expires is not None else max(30.0, job.interval),
-        "soft_time_limit": job.timeout,
-        "time_limit": job.timeout + HARD_LIMIT_GRACE,
-    }
-    if job.queue:
-        message["queue"] = queue_prefix + job.queue
-    return message
 
 
 def register_schedule_tasks(app: Celery, fleet: Callable[[], Any]) -> None:

@@ -2,7 +2,7 @@
 process) reports what beat and every worker recorded:
 
 `fleet_schedule_last_success_timestamp_seconds{job}`, `fleet_schedule_runs_total{job,outcome}`
-(outcomes in schedules/state.py), `fleet_schedule_interval_seconds{job}` and
+(outcomes in infra/schedules/state.py), `fleet_schedule_interval_seconds{job}` and
 `fleet_schedule_paused{job}` (so an alert can ask "no success within its interval, not paused").
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from infra.schedules.state import ScheduleState
 from schedules.jobs import Job
-from schedules.state import ScheduleState
 
 
 class ScheduleCollector(Collector):

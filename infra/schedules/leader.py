@@ -20,9 +20,9 @@ import redis
 from celery import Celery
 from celery.beat import Scheduler
 
+from infra.schedules.state import ScheduleState
 from schedules.jobs import Job
-from schedules.runner import RUN_TASK, run_message
-from schedules.state import ScheduleState
+from schedules.runs import RUN_TASK, run_message
 
 log = logging.getLogger("fleet.beat")
 
