@@ -144,3 +144,19 @@ def test_the_stores_upsert_and_deduplicate(store_engine: Engine) -> None:
     assert sends.draft_for("k") == "d1"
     sends.record_draft("k", "")
     assert sends.draft_for("k") is None
+
+
+def test_a_409_adopts_the_existing_subscription_from_any_page_of_the_list(
+    graph: tuple[GraphAdapters, GraphStandIn],
+) -> None:
+    adapters, standin = graph
+    manager = adapters.subscriptions
+    expiry = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    for n in range(5):  # others' subscriptions come first: ours is on the third page
+        other = {"resource": f"groups/g{n}", "notificationUrl": "https://elsewhere.example/hook"}
+        standin.subscriptions[f"other-{n}"] = {**other, "id": f"other-{n}", "expirationDateTime": expiry}
+    ours = manager.create(_request("users"))
+    again = manager.create(_request("users"))  # Graph answers 409
+    assert again.id == ours.id and again.client_state == ours.client_state
+    assert standin.count("GET", "^/subscriptions$") == 3  # three pages read
+    assert len(standin.subscriptions) == 6  # nothing deleted, nothing created twice

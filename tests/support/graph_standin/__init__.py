@@ -159,7 +159,7 @@ class GraphStandIn:
         if parts and parts[-1] in ("delta()", "delta") and method == "GET":
             return self._delta("/".join(parts[:-1]), path, query)
         if parts[:1] == ["subscriptions"]:
-            return self.subscription_api.serve(method, parts[1:], body)
+            return self.subscription_api.serve(method, parts[1:], body, query, f"{self.url}/subscriptions")
         if parts[:1] == ["groups"] and len(parts) == 2 and method == "GET":
             group = self.groups.get(parts[1])
             return (200, group, {}) if group else error(404, "Request_ResourceNotFound")
