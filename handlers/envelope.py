@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from handlers.errors import EventTooLarge, InvalidEvent
 
+SPEC_VERSION = "1.0"
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024  # the Service Bus standard-tier message limit
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 _NonEmpty = Field(min_length=1, max_length=1024)
@@ -27,7 +28,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="allow", strict=True, str_strip_whitespace=False)
 
-    specversion: str = "1.0"
+    specversion: str  # required: an object without it is not a CloudEvent
     id: str = _NonEmpty
     source: str = _NonEmpty
     type: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.:\-]+$")
@@ -47,7 +48,7 @@ class Event(BaseModel):
     @pydantic.field_validator("specversion")
     @classmethod
     def _only_1_0(cls, value: str) -> str:
-        if value != "1.0":
+        if value != SPEC_VERSION:
             raise ValueError("only CloudEvents specversion '1.0' is supported")
         return value
 
@@ -118,6 +119,7 @@ def new_event(
 ) -> Event:
     """Build a valid event, filling `id` (a UUID) and `time` (now) when not given."""
     fields: dict[str, Any] = {
+        "specversion": SPEC_VERSION,
         "id": id or str(uuid.uuid4()),
         "source": source,
         "type": type,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -121,10 +122,13 @@ class Settings(BaseSettings):
     webhook_tolerance: float = Field(300.0, gt=0)
     """Seconds a webhook's timestamp may be away from now; older deliveries are replays."""
     graph_token_issuer: str | None = None
-    """Expected issuer of rich notifications' validation tokens; by default
-    `https://sts.windows.net/<FLEET_GRAPH_TENANT_ID>/` (their audience is FLEET_GRAPH_CLIENT_ID)."""
+    """Accepted issuers of rich notifications' validation tokens, separated by commas; by default
+    the tenant's v1.0 and v2.0 issuers, `https://sts.windows.net/<FLEET_GRAPH_TENANT_ID>/` and
+    `https://login.microsoftonline.com/<FLEET_GRAPH_TENANT_ID>/v2.0` (a national cloud names its
+    own). Their audience is FLEET_GRAPH_CLIENT_ID."""
     graph_jwks_url: str = "https://login.microsoftonline.com/common/discovery/v2.0/keys"
-    """Where the validation tokens' signing keys are published (`https://` or `file://`)."""
+    """Where the validation tokens' signing keys are published: `https://`, or `file:///path` (a
+    JWKS document, read again when it changes); plain `http://` on loopback only."""
     graph_private_key_path: str | None = None
     """PEM private key that decrypts rich notifications; by default the key in
     FLEET_GRAPH_CERTIFICATE_PATH."""
@@ -165,6 +169,23 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
             raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
         return value
+
+    @field_validator("graph_jwks_url")
+    @classmethod
+    def _fetchable_keys(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("plain http:// only on loopback: signing keys must come over https://")
+        if parts.scheme == "file" and (parts.netloc not in ("", "localhost") or not parts.path):
+            raise ValueError("a file:// URL names a local file: file:///path/to/keys.json")
+        if parts.scheme not in ("https", "http", "file"):
+            raise ValueError("must be an https:// or file:// URL")
+        return value
+
+    @property
+    def graph_token_issuers(self) -> tuple[str, ...]:
+        """The configured issuers (FLEET_GRAPH_TOKEN_ISSUER), or none: the tenant's defaults."""
+        return tuple(i.strip() for i in (self.graph_token_issuer or "").split(",") if i.strip())
 
     @field_validator("schedules", mode="before")
     @classmethod

@@ -10,14 +10,12 @@ token acquisition failure   -> RetryableError           (a fixed secret or a rec
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-
 import httpx
 from azure.core.exceptions import AzureError
 from kiota_abstractions.api_error import APIError
 
 from handlers.errors import FleetError, PermanentError, RateLimited, RetryableError
+from infra.retry_after import retry_after_of
 
 DEFAULT_THROTTLE_WAIT = 10.0
 """When Graph throttles without saying how long to wait."""
@@ -40,21 +38,6 @@ class GraphConflict(GraphRequestRejected):
     """409: e.g. the subscription exists already."""
 
 
-def _retry_after(headers: dict[str, str] | httpx.Headers | None) -> float | None:
-    if not headers:
-        return None
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
-
-
 def _code_and_message(exc: APIError) -> tuple[str, str]:
     error = getattr(exc, "error", None)  # msgraph's ODataError carries Graph's {"error": {...}}
     code = str(getattr(error, "code", "") or "")
@@ -69,7 +52,7 @@ def translate(exc: BaseException) -> BaseException:  # noqa: PLR0911 - one retur
     if isinstance(exc, APIError):
         status = int(exc.response_status_code or 0)
         code, message = _code_and_message(exc)
-        wait = _retry_after(exc.response_headers)
+        wait = retry_after_of(exc.response_headers)
         if (status in (429, 503) and wait is not None) or status == 429:
             return RateLimited(DEFAULT_THROTTLE_WAIT if wait is None else wait, f"Graph {status}: throttled")
         if status >= 500 or status in (408, 0):

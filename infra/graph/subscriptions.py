@@ -20,6 +20,9 @@ from infra.graph.client import GraphCalls, no_sdk_retry
 from infra.graph.errors import GraphConflict, GraphNotFound
 from infra.graph.store import SqlSubscriptions
 
+MAX_LIST_PAGES = 100
+"""Pages of `/subscriptions` read at most: far more subscriptions than one app may hold."""
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -101,11 +104,18 @@ class SdkSubscriptions:
         return stored.client_state if stored else None
 
     def _adopt(self, request: SubscriptionRequest) -> GraphSubscription | None:
-        """409: the subscription exists already (e.g. our earlier attempt created it)."""
+        """409: the subscription exists already (e.g. our earlier attempt created it). Graph lists
+        subscriptions in pages; every page is read, following `@odata.nextLink`."""
 
         async def listed(client: GraphServiceClient) -> list[GraphSubscription]:
             found = await client.subscriptions.get()
-            return list((found.value if found else None) or [])
+            items = list((found.value if found else None) or [])
+            for _ in range(MAX_LIST_PAGES):
+                if found is None or not found.odata_next_link:
+                    break
+                found = await client.subscriptions.with_url(found.odata_next_link).get()
+                items.extend((found.value if found else None) or [])
+            return items
 
         for existing in self._calls.run(listed):
             same_target = existing.notification_url == request.notification_url

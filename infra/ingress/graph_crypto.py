@@ -13,9 +13,13 @@ import binascii
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import jwt
 from cryptography.hazmat.primitives import hashes, padding, serialization
@@ -24,7 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 GRAPH_CHANGE_TRACKING_APP_ID = "0bf30f3b-4a52-48df-9a82-234910c4a086"
-"""The `azp` of every validation token Graph sends (Microsoft's change-tracking application)."""
+"""The app every validation token Graph sends is issued to (Microsoft's change-tracking
+application): the token's `azp` (v2.0 tokens) or `appid` (v1.0 tokens)."""
 
 # Graph wraps the data key with RSA-OAEP over SHA-1: its choice, not ours; OAEP's security does
 # not rest on SHA-1's collision resistance.
@@ -37,17 +42,73 @@ class NotificationRejected(Exception):
 
 @dataclass(frozen=True)
 class TokenPolicy:
-    """What a validation token must say: our app as audience, our tenant as issuer."""
+    """What a validation token must say: our app as audience, our tenant as issuer.
+
+    Entra ID issues v1.0 tokens (issuer `https://sts.windows.net/{tenant}/`, Graph's app in
+    `appid`) or v2.0 tokens (issuer `https://login.microsoftonline.com/{tenant}/v2.0`, in `azp`),
+    depending on the app registration's `accessTokenAcceptedVersion`; both are accepted. `issuers`
+    replaces both (national clouds).
+    """
 
     jwks_url: str
     app_id: str
     tenant_id: str
-    issuer: str | None = None
+    issuers: tuple[str, ...] = ()
     publisher_app_id: str = GRAPH_CHANGE_TRACKING_APP_ID
 
     @property
-    def expected_issuer(self) -> str:
-        return self.issuer or f"https://sts.windows.net/{self.tenant_id}/"
+    def expected_issuers(self) -> tuple[str, ...]:
+        return self.issuers or (
+            f"https://sts.windows.net/{self.tenant_id}/",
+            f"https://login.microsoftonline.com/{self.tenant_id}/v2.0",
+        )
+
+
+class SigningKeys(Protocol):
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK: ...
+
+
+class FileKeys:
+    """Signing keys from a JWKS file (`file://`), read again whenever the file changes: keys
+    pinned by deployment, or a machine that may not reach Entra ID's discovery endpoint."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._keys: jwt.PyJWKSet | None = None
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        kid = jwt.get_unverified_header(token).get("kid")
+        keys = self._current()
+        for key in keys.keys:
+            if key.key_id == kid:
+                return key
+        raise jwt.PyJWKClientError(f"no signing key {kid!r} in {self._path}")
+
+    def _current(self) -> jwt.PyJWKSet:
+        with self._lock:
+            try:
+                stat = self._path.stat()
+                stamp = (stat.st_mtime_ns, stat.st_size)
+                if self._keys is None or stamp != self._stamp:
+                    self._keys = jwt.PyJWKSet.from_json(self._path.read_text())
+                    self._stamp = stamp
+            except (OSError, ValueError) as exc:
+                raise jwt.PyJWKClientError(f"signing keys unreadable at {self._path}: {exc}") from None
+            return self._keys
+
+
+def signing_keys(url: str) -> SigningKeys:
+    """The key source for a JWKS URL (`https://`, `file://`; settings check which are allowed);
+    no I/O until a token is checked."""
+    parts = urlparse(url)
+    if parts.scheme == "file":
+        return FileKeys(Path(url2pathname(parts.path)))
+    if parts.scheme not in ("https", "http"):
+        raise ValueError(f"FLEET_GRAPH_JWKS_URL: signing keys cannot be read from {parts.scheme}://")
+    # Keys are cached for an hour; a fetch may take at most 2 s of Graph's 3-second budget.
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=2)
 
 
 class ValidationTokens:
@@ -55,8 +116,7 @@ class ValidationTokens:
 
     def __init__(self, policy: TokenPolicy) -> None:
         self._policy = policy
-        # Keys are cached for an hour; a fetch may take at most 2 s of Graph's 3-second budget.
-        self._keys = jwt.PyJWKClient(policy.jwks_url, cache_keys=True, lifespan=3600, timeout=2)
+        self._keys = signing_keys(policy.jwks_url)
 
     def check(self, tokens: Sequence[object]) -> None:
         """Raise `NotificationRejected` unless there are tokens and every one verifies (blocking I/O)."""
@@ -72,13 +132,18 @@ class ValidationTokens:
                     key.key,
                     algorithms=["RS256"],
                     audience=self._policy.app_id,
-                    issuer=self._policy.expected_issuer,
+                    issuer=self._policy.expected_issuers,
                     options={"require": ["exp", "aud", "iss"]},
                 )
             except jwt.PyJWTError as exc:
                 raise NotificationRejected(f"validation token: {exc}") from None
-            if claims.get("azp", claims.get("appid")) != self._policy.publisher_app_id:
+            if _publisher(claims) != self._policy.publisher_app_id:
                 raise NotificationRejected("validation token was not issued to Microsoft Graph")
+
+
+def _publisher(claims: dict[str, Any]) -> object:
+    """The app the token was issued to: `azp` in v2.0 tokens, `appid` in v1.0 tokens."""
+    return claims["azp"] if "azp" in claims else claims.get("appid")
 
 
 class ContentDecryptor:

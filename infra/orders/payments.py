@@ -15,6 +15,10 @@ import httpx
 
 from handlers.errors import PermanentError, RateLimited, RetryableError
 from handlers.orders.model import Charge
+from infra.retry_after import parse_retry_after
+
+DEFAULT_THROTTLE_WAIT = 1.0
+"""When the provider throttles without a valid Retry-After."""
 
 
 class PaymentUnavailable(RetryableError):
@@ -60,7 +64,8 @@ class HttpPayments:
             raise PaymentUnavailable(f"payment provider unreachable: {exc}") from exc
         status = response.status_code
         if status == 429:
-            raise RateLimited(float(response.headers.get("Retry-After", "1") or 1))
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            raise RateLimited(DEFAULT_THROTTLE_WAIT if wait is None else wait, f"payment provider {status}")
         if status == 409:  # the same key is still being processed (an earlier try of ours)
             raise PaymentUnavailable(f"payment request {key} is still in progress")
         if status >= 500:

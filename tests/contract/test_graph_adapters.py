@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,16 @@ def test_graph_errors_become_the_fleets(graph: tuple[GraphAdapters, GraphStandIn
     with pytest.raises(RateLimited) as throttled:
         reader.get("user", ["u1"])
     assert throttled.value.retry_after == 10.0  # no Retry-After: a default wait, still a rate limit
+    in_a_minute = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
+    for retry_after, lowest, highest in (
+        (in_a_minute, 55.0, 60.0),  # RFC 9110's other form: an HTTP-date
+        ("Infinity", 10.0, 10.0),  # not a valid Retry-After: the default wait
+        ("-5", 10.0, 10.0),
+    ):
+        standin.inject("GET", "^/users/u1$", status=429, retry_after=retry_after)
+        with pytest.raises(RateLimited) as throttled:
+            reader.get("user", ["u1"])
+        assert lowest <= throttled.value.retry_after <= highest, retry_after
     with pytest.raises(GraphNotFound):
         adapters.calls.run(lambda client: client.users.by_user_id("nobody").get())
     assert reader.get("user", ["nobody"]) is None
@@ -133,3 +144,19 @@ def test_the_stores_upsert_and_deduplicate(store_engine: Engine) -> None:
     assert sends.draft_for("k") == "d1"
     sends.record_draft("k", "")
     assert sends.draft_for("k") is None
+
+
+def test_a_409_adopts_the_existing_subscription_from_any_page_of_the_list(
+    graph: tuple[GraphAdapters, GraphStandIn],
+) -> None:
+    adapters, standin = graph
+    manager = adapters.subscriptions
+    expiry = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    for n in range(5):  # others' subscriptions come first: ours is on the third page
+        other = {"resource": f"groups/g{n}", "notificationUrl": "https://elsewhere.example/hook"}
+        standin.subscriptions[f"other-{n}"] = {**other, "id": f"other-{n}", "expirationDateTime": expiry}
+    ours = manager.create(_request("users"))
+    again = manager.create(_request("users"))  # Graph answers 409
+    assert again.id == ours.id and again.client_state == ours.client_state
+    assert standin.count("GET", "^/subscriptions$") == 3  # three pages read
+    assert len(standin.subscriptions) == 6  # nothing deleted, nothing created twice

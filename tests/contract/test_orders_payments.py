@@ -4,9 +4,12 @@ are results, late answers are retryable, and a retry after a lost answer charges
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
+from handlers.errors import RateLimited
 from handlers.orders.model import Charge
 from infra.orders.payments import HttpPayments, PaymentRejected, PaymentUnavailable
 from tests.support.payment_standin import PaymentStandIn
@@ -73,3 +76,20 @@ def test_a_void_refunds_a_charge_or_blocks_one_still_to_come(
     assert payments.void(key="order:o6:void", charge_key="order:o6:charge") == "blocked"
     assert charge(payments, "order:o6:charge") == Charge(False, None, "voided")
     assert standin.charged() == {}
+
+
+def test_a_throttle_waits_its_retry_after_given_in_seconds_or_as_an_http_date(
+    payments: HttpPayments, standin: PaymentStandIn
+) -> None:
+    in_a_minute = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
+    standin.throttles = ["7", in_a_minute, "-3", "soon", None]
+    waits = []
+    for _ in range(5):
+        with pytest.raises(RateLimited) as caught:
+            charge(payments, "order:o9:charge")
+        waits.append(caught.value.retry_after)
+    assert waits[0] == 7.0
+    assert 55.0 <= waits[1] <= 60.0
+    assert waits[2:] == [1.0, 1.0, 1.0]  # not a valid Retry-After: the adapter's default wait
+    assert charge(payments, "order:o9:charge").succeeded  # the throttle over, the charge goes through
+    assert standin.charged() == {"o9": 1}

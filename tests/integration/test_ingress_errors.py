@@ -93,6 +93,21 @@ def test_bad_requests_get_a_4xx_naming_the_problem_and_nothing_is_enqueued(
     assert queued(fleet_under_test) == 0
 
 
+def test_an_event_without_specversion_is_refused_naming_it_and_nothing_is_enqueued(
+    fleet_under_test: FleetUnderTest, web: str
+) -> None:
+    token = api_key(fleet_under_test, "demo.deposit_recorded")
+    unversioned = {k: v for k, v in event("nv-1").items() if k != "specversion"}
+    with httpx.Client(base_url=web, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        one = client.post("/events", content=json.dumps(unversioned), headers=STRUCTURED)
+        batch = client.post("/events", content=json.dumps([event("nv-2"), unversioned]), headers=BATCH)
+    assert one.status_code == 422, one.text
+    assert problem(one)["field"] == "specversion"
+    assert batch.status_code == 422, batch.text
+    assert (problem(batch)["field"], problem(batch)["index"]) == ("specversion", 1)
+    assert queued(fleet_under_test) == 0
+
+
 def test_an_endless_body_is_refused_while_it_is_being_read(
     fleet_under_test: FleetUnderTest, web: str
 ) -> None:

@@ -40,10 +40,8 @@ def issuer(tmp_path: Path) -> graph.TokenIssuer:
     return graph.TokenIssuer(tmp_path, tenant="tenant-1", app_id="app-1")
 
 
-@pytest.fixture
-def webhook(
-    fleet_under_test: FleetUnderTest, engine: Engine, tmp_path: Path, issuer: graph.TokenIssuer
-) -> Iterator[tuple[str, bytes]]:
+def start_webhook(fleet: FleetUnderTest, engine: Engine, tmp_path: Path, jwks_url: str) -> tuple[str, bytes]:
+    """`fleet web` taking rich notifications for SUBSCRIPTIONS, keys at `jwks_url`; (base URL, cert)."""
     now = datetime.now(UTC)
     with engine.begin() as connection:
         for subscription_id, state in SUBSCRIPTIONS.items():
@@ -56,18 +54,25 @@ def webhook(
                 )
             )  # fmt: skip
     pem_path, cert_pem = graph.certificate(tmp_path)
+    _, base = start_web(
+        fleet,
+        env={
+            "FLEET_GRAPH_CERTIFICATE_PATH": str(pem_path),
+            "FLEET_GRAPH_CERTIFICATE_ID": "cert-1",
+            "FLEET_GRAPH_CLIENT_ID": "app-1",
+            "FLEET_GRAPH_TENANT_ID": "tenant-1",
+            "FLEET_GRAPH_JWKS_URL": jwks_url,
+        },
+    )
+    return base, cert_pem
+
+
+@pytest.fixture
+def webhook(
+    fleet_under_test: FleetUnderTest, engine: Engine, tmp_path: Path, issuer: graph.TokenIssuer
+) -> Iterator[tuple[str, bytes]]:
     with issuer.serving_keys() as jwks_url:
-        _, base = start_web(
-            fleet_under_test,
-            env={
-                "FLEET_GRAPH_CERTIFICATE_PATH": str(pem_path),
-                "FLEET_GRAPH_CERTIFICATE_ID": "cert-1",
-                "FLEET_GRAPH_CLIENT_ID": "app-1",
-                "FLEET_GRAPH_TENANT_ID": "tenant-1",
-                "FLEET_GRAPH_JWKS_URL": jwks_url,
-            },
-        )
-        yield base, cert_pem
+        yield start_webhook(fleet_under_test, engine, tmp_path, jwks_url)
 
 
 def graph_queue(fleet: FleetUnderTest) -> list[dict[str, Any]]:
@@ -225,17 +230,27 @@ def test_a_rich_notification_is_decrypted_and_a_tampered_or_unproven_one_is_refu
     [event] = graph_queue(fleet_under_test)
     assert event["data"]["resourceDataDecrypted"] == resource
     assert event["data"]["encryptedContent"] == rich["encryptedContent"]
+    # a v2.0 token (the app registration accepts v2.0 tokens): the tenant's v2.0 issuer, `azp`
+    content = graph.encrypt(cert_pem, "cert-1", {"id": "u-11"})
+    v2 = post(
+        base,
+        "/graph/notifications",
+        [graph.change("sub-a", state, "u-11", encryptedContent=content)],
+        validationTokens=[issuer.token(version="2.0")],
+    )
+    assert v2.json() == {"accepted": 1, "rejected": 0}
+    assert graph_queue(fleet_under_test).pop()["data"]["resourceDataDecrypted"] == {"id": "u-11"}
 
     for tokens in (
         [],
         [issuer.foreign_token()],
         [issuer.token(audience="another-app")],
         [issuer.token(expires_in=-60)],
-        [issuer.token(azp="not-graph")],
+        [issuer.token(issued_to="not-graph")],
     ):
         refused = post(base, "/graph/notifications", [rich], validationTokens=tokens)
         assert refused.json() == {"accepted": 0, "rejected": 1}, tokens
-    assert len(graph_queue(fleet_under_test)) == 1
+    assert len(graph_queue(fleet_under_test)) == 2
 
 
 def test_a_redelivered_notification_takes_effect_once(

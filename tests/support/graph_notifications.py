@@ -114,17 +114,31 @@ class TokenIssuer:
             server.shutdown()
             server.server_close()
 
-    def token(self, *, audience: str | None = None, expires_in: float = 3600, azp: str = GRAPH_APP) -> str:
+    def token(
+        self,
+        *,
+        audience: str | None = None,
+        expires_in: float = 3600,
+        issued_to: str = GRAPH_APP,
+        version: str = "1.0",
+        tenant: str | None = None,
+    ) -> str:
+        """A validation token as Entra ID issues it: v1.0 (issuer sts.windows.net, the app it was
+        issued to in `appid`) or v2.0 (issuer login.microsoftonline.com/<tenant>/v2.0, in `azp`)."""
         now = int(time.time())
-        claims = {
+        tid = tenant or self.tenant
+        claims: dict[str, Any] = {
             "aud": audience or self.app_id,
-            "iss": f"https://sts.windows.net/{self.tenant}/",
             "iat": now,
             "nbf": now,
             "exp": now + int(expires_in),
-            "azp": azp,
-            "tid": self.tenant,
+            "tid": tid,
+            "ver": version,
         }
+        if version == "2.0":
+            claims |= {"iss": f"https://login.microsoftonline.com/{tid}/v2.0", "azp": issued_to}
+        else:
+            claims |= {"iss": f"https://sts.windows.net/{tid}/", "appid": issued_to}
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
 
     def foreign_token(self) -> str:

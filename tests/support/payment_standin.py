@@ -48,6 +48,8 @@ class PaymentStandIn:
         self.charges: dict[str, ChargeRecord] = {}
         self.requests: Counter[str] = Counter()
         self.late_answers = 0
+        self.throttles: list[str | None] = []
+        """Each request takes the first: a 429 with it as Retry-After (None: without one)."""
         self._answers: dict[str, tuple[str, int, dict[str, Any]]] = {}  # key: (body digest, status, body)
         self._in_flight: set[str] = set()
         self._blocked: set[str] = set()
@@ -157,6 +159,12 @@ def _handler_for(standin: PaymentStandIn) -> type[BaseHTTPRequestHandler]:
             if self.path not in ("/v1/charges", "/v1/voids"):
                 self._send(404, {"error": {"code": "not_found"}})
                 return
+            with standin._lock:
+                throttled = standin.throttles.pop(0) if standin.throttles else False
+            if throttled is not False:
+                extra = {} if throttled is None else {"Retry-After": throttled}
+                self._send(429, {"error": {"code": "rate_limited"}}, headers=extra)
+                return
             status, answer, late = standin.answer(self.path, self.headers.get("Idempotency-Key"), body)
             if late:
                 with standin._lock:
@@ -164,9 +172,17 @@ def _handler_for(standin: PaymentStandIn) -> type[BaseHTTPRequestHandler]:
                 time.sleep(standin.hang)
             self._send(status, answer, replayed=bool(answer.pop("replayed", False)))
 
-        def _send(self, status: int, body: dict[str, Any], replayed: bool = False) -> None:
+        def _send(
+            self,
+            status: int,
+            body: dict[str, Any],
+            replayed: bool = False,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             payload = json.dumps(body).encode()
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             if replayed:

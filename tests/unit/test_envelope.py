@@ -34,6 +34,7 @@ def test_a_structured_cloudevent_round_trips_through_json() -> None:
         ({k: v for k, v in VALID.items() if k != "id"}, "id", "required attribute is missing"),
         ({**VALID, "source": ""}, "source", "must not be empty"),
         ({**VALID, "type": "has spaces"}, "type", "pattern"),
+        ({k: v for k, v in VALID.items() if k != "specversion"}, "specversion", "required attribute"),
         ({**VALID, "specversion": "0.3"}, "specversion", "only CloudEvents specversion '1.0'"),
         ({**VALID, "time": "yesterday"}, "time", "RFC 3339"),
         ({**VALID, "time": "2026-01-02T03:04:05"}, "time", "UTC offset"),
@@ -77,6 +78,7 @@ def test_an_event_is_encoded_once_and_its_copies_afresh() -> None:
 
 def test_new_events_get_an_id_and_a_time() -> None:
     first, second = new_event("demo.x", source="s"), new_event("demo.x", source="s")
+    assert first.to_dict()["specversion"] == "1.0"
     assert first.id != second.id
     assert first.time is not None
 

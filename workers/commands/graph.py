@@ -1,4 +1,4 @@
-"""`fleet graph subscribe|list|renew|delete`: the Microsoft Graph subscriptions the fleet keeps."""
+"""`fleet graph subscribe|adopt|list|renew|delete`: the Microsoft Graph subscriptions the fleet keeps."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 
 import click
 
-from handlers.graph.ports import SubscriptionRequest
+from handlers.graph.ports import Subscription, SubscriptionRequest
 from infra.graph.wiring import subscription_requests
 from workers.commands.context import Context, pass_context
+
+MAX_CLIENT_STATE = 128
+"""Graph's limit on a subscription's clientState."""
 
 
 @click.group("graph")
@@ -60,6 +63,66 @@ def subscribe(
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"{sub.id}  {sub.resource}  {sub.change_type}  expires {sub.expires_at.isoformat()}")
+
+
+def _expiry(ctx: click.Context, param: click.Parameter, value: str) -> datetime:
+    try:
+        expires = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter("an ISO 8601 time, e.g. 2026-12-24T10:00:00Z") from None
+    if expires.tzinfo is None:
+        raise click.BadParameter("give the UTC offset (Z or +01:00), as Graph's expirationDateTime does")
+    if expires <= datetime.now(UTC):
+        raise click.BadParameter("already past: an expired subscription cannot be adopted, subscribe anew")
+    return expires
+
+
+@graph.command("adopt")
+@click.option("--id", "subscription_id", required=True, help="The subscription's id in Graph.")
+@click.option(
+    "--client-state", required=True, help="The clientState it was created with (Graph never shows it)."
+)
+@click.option("--resource", required=True, help="Its resource, as it was created.")
+@click.option("--expires", required=True, callback=_expiry, help="Its expirationDateTime (ISO 8601).")
+@click.option("--change-type", default="created,updated,deleted", show_default=True)
+@click.option("--notification-url", help="Default: FLEET_GRAPH_NOTIFICATION_URL.")
+@click.option("--lifecycle-url", help="Default: FLEET_GRAPH_LIFECYCLE_URL.")
+@click.option("--rich", is_flag=True, help="It was created with includeResourceData.")
+@pass_context
+def adopt(
+    ctx: Context,
+    *,
+    subscription_id: str,
+    client_state: str,
+    resource: str,
+    expires: datetime,
+    change_type: str,
+    notification_url: str | None,
+    lifecycle_url: str | None,
+    rich: bool,
+) -> None:
+    """Record a subscription that exists in Graph already (made by another tool or an earlier
+    install), so its notifications are accepted and beat renews it. Graph is not called."""
+    settings = ctx.runtime.settings
+    url = notification_url or settings.graph_notification_url
+    if not url:
+        raise click.ClickException("give --notification-url or set FLEET_GRAPH_NOTIFICATION_URL")
+    if not 1 <= len(client_state) <= MAX_CLIENT_STATE:
+        raise click.BadParameter(
+            f"1 to {MAX_CLIENT_STATE} characters, as Graph takes", param_hint="--client-state"
+        )
+    sub = Subscription(
+        id=subscription_id,
+        resource=resource,
+        change_type=change_type,
+        notification_url=url,
+        lifecycle_url=lifecycle_url or settings.graph_lifecycle_url,
+        client_state=client_state,
+        expires_at=expires,
+        include_resource_data=rich,
+    )
+    ctx.runtime.fleet().domains.graph.stored_subscriptions.save(sub)
+    click.echo(f"{sub.id}  {sub.resource}  {sub.change_type}  adopted, expires {sub.expires_at.isoformat()}")
 
 
 @graph.command("list")

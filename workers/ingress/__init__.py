@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -9,14 +10,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from workers.ingress.events import EventsApi
-from workers.ingress.graph import GraphWebhook
+from workers.ingress.graph import GraphWebhook, RichUnavailable, handshake
 from workers.ingress.http import measured
 from workers.ingress.openapi import openapi_document
+from workers.ingress.ports import RichNotifications
 from workers.ingress.publishing import GroupPublisher
 from workers.ingress.webhooks import SignedWebhooks
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime
+
+log = logging.getLogger("fleet.ingress")
 
 
 def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
@@ -40,12 +44,19 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
             max_body_bytes=settings.ingress_max_body_bytes,
         )
 
+    def rich() -> RichNotifications | None:
+        try:
+            return runtime.fleet().ingress.graph_rich_notifications
+        except (OSError, ValueError) as exc:  # tried again on the next request: a fixed file is used
+            log.error("rich Graph notifications are refused until this is fixed: %s", exc)
+            return RichUnavailable(str(exc))
+
     def graph() -> GraphWebhook:
         fleet = runtime.fleet()
         return GraphWebhook(
             publisher=publisher(),
             secrets=fleet.ingress.subscription_secrets,
-            rich=fleet.ingress.graph_rich_notifications,
+            rich=rich(),
             max_body_bytes=settings.ingress_max_body_bytes,
             max_event_bytes=settings.max_event_bytes,
         )
@@ -64,6 +75,8 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
         return await events().post(request)
 
     async def post_graph(request: Request) -> Response:
+        if "validationToken" in request.query_params:  # answered before anything is built
+            return handshake(request.query_params["validationToken"])
         return await graph().post(request)
 
     async def post_webhook(request: Request) -> Response:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,7 @@ class GraphWebhook:
 
     async def post(self, request: Request) -> Response:
         if "validationToken" in request.query_params:
-            return self._handshake(request.query_params["validationToken"])
+            return handshake(request.query_params["validationToken"])
         body = await read_body(request, self.max_body_bytes)
         collection = load_json(body)
         items = collection.get("value") if isinstance(collection, dict) else None
@@ -90,14 +91,6 @@ class GraphWebhook:
             log.warning("refused %d Graph notification items: %s", len(rejected), sorted(set(rejected)))
         await self.publisher.publish(events, "graph")
         return JSONResponse({"accepted": len(events), "rejected": len(rejected)}, status_code=202)
-
-    @staticmethod
-    def _handshake(token: str) -> Response:
-        # Starlette has URL-decoded the query already; echoed as plain text only, so a crafted
-        # token can never be rendered as HTML by whoever opens the URL.
-        if len(token) > MAX_VALIDATION_TOKEN_LENGTH:
-            raise Problem(400, f"validationToken is longer than {MAX_VALIDATION_TOKEN_LENGTH} characters")
-        return PlainTextResponse(token, headers={"X-Content-Type-Options": "nosniff"})
 
     def _verify(
         self,
@@ -170,6 +163,30 @@ class GraphWebhook:
             log.warning("validation tokens refused: %s", exc)
             return "invalid_validation_tokens"
         return ""
+
+
+def handshake(token: str) -> Response:
+    """The subscription validation answer: the token echoed. It needs nothing but the request, so
+    nothing the fleet has to build (keys, secrets, the broker) can make it fail."""
+    # Starlette has URL-decoded the query already; echoed as plain text only, so a crafted
+    # token can never be rendered as HTML by whoever opens the URL.
+    if len(token) > MAX_VALIDATION_TOKEN_LENGTH:
+        raise Problem(400, f"validationToken is longer than {MAX_VALIDATION_TOKEN_LENGTH} characters")
+    return PlainTextResponse(token, headers={"X-Content-Type-Options": "nosniff"})
+
+
+class RichUnavailable:
+    """Stands for rich-notification checks that could not be set up (a key unreadable): rich
+    items are refused with the reason, plain items are not affected."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    def check_tokens(self, tokens: Sequence[object]) -> None:
+        raise NotificationRejected(f"rich notifications are unavailable: {self._reason}")
+
+    def decrypt(self, content: object) -> Any:
+        raise NotificationRejected(f"rich notifications are unavailable: {self._reason}")
 
 
 def _refusal(item: Any, states: dict[str, str]) -> str | None:

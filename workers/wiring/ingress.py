@@ -38,7 +38,7 @@ class IngressChecks:
             return None
         with open(key_path, "rb") as key_file:
             decryptor = ContentDecryptor(key_file.read(), s.graph_certificate_id)
-        policy = TokenPolicy(s.graph_jwks_url, s.graph_client_id, s.graph_tenant_id, s.graph_token_issuer)
+        policy = TokenPolicy(s.graph_jwks_url, s.graph_client_id, s.graph_tenant_id, s.graph_token_issuers)
         return GraphRichNotifications(ValidationTokens(policy), decryptor)
 
     def close(self) -> None:

@@ -47,6 +47,44 @@ def test_the_cli_creates_subscriptions_with_secrets_and_adopts_on_409(graph_flee
     assert [row["resource"] for row in graph_fleet.stored_subscriptions()] == [INBOX]
 
 
+def test_an_existing_subscription_is_adopted_without_calling_graph_and_then_kept_alive(
+    graph_fleet: GraphFleet,
+) -> None:
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    made_elsewhere = {
+        "id": "made-by-another-tool",
+        "resource": "groups",
+        "changeType": "updated",
+        "notificationUrl": "https://fleet.example/webhooks/graph",
+        "clientState": "their-secret",
+        "expirationDateTime": soon.isoformat(),
+    }
+    graph_fleet.graph.subscriptions[made_elsewhere["id"]] = made_elsewhere
+    adopt = ["graph", "adopt", "--id", "made-by-another-tool", "--client-state", "their-secret"]
+    past = graph_fleet.fleet.cli(*adopt, "--resource", "groups", "--expires", "2020-01-01T00:00:00Z")
+    assert past.returncode == 2 and "--expires" in past.stderr, past.stderr
+    result = graph_fleet.fleet.cli(
+        *adopt, "--resource", "groups", "--change-type", "updated", "--expires", soon.isoformat()
+    )
+    assert result.returncode == 0, result.stderr
+    assert graph_fleet.graph.requests == []  # recorded, not asked of Graph
+    [row] = graph_fleet.stored_subscriptions()
+    assert (row["id"], row["client_state"], row["resource"], row["status"]) == (
+        "made-by-another-tool",
+        "their-secret",
+        "groups",
+        "active",
+    )
+    graph_fleet.publish(new_event("graph.renewal_due", {}, source="fleet:schedule", id="graph-renew@adopt"))
+    wait_until(
+        lambda: graph_fleet.stored_subscriptions()[0]["expires_at"] > soon + timedelta(days=3),
+        60,
+        0.2,
+        "renewal",
+    )
+    assert graph_fleet.graph.count("PATCH", "^/subscriptions/made-by-another-tool$") == 1
+
+
 def test_beat_renews_subscriptions_near_expiry(graph_fleet: GraphFleet) -> None:
     ids = subscribed(graph_fleet)
     soon = datetime.now(UTC) + timedelta(hours=1)

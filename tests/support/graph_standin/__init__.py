@@ -33,7 +33,7 @@ class Fault:
     mode: str  # "before" (answer `status` instead) or "after" (do it, then answer `status` / drop)
     status: int
     times: int
-    retry_after: float | None = None
+    retry_after: float | str | None = None
 
 
 class GraphStandIn:
@@ -104,7 +104,7 @@ class GraphStandIn:
         status: int,
         times: int = 1,
         after: bool = False,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
     ) -> None:
         """The next `times` requests matching make Graph answer `status` (0 with `after`: drop the
         connection) before doing anything, or, `after`, once the effect is done."""
@@ -134,7 +134,12 @@ class GraphStandIn:
             if token is None or not self.accept_token(token):
                 reply = error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
             elif before := self._fault_for(method, path, "before"):
-                extra = {"Retry-After": f"{before.retry_after:g}"} if before.retry_after is not None else {}
+                wait = before.retry_after
+                extra = (
+                    {"Retry-After": wait if isinstance(wait, str) else f"{wait:g}"}
+                    if wait is not None
+                    else {}
+                )
                 reply = error(
                     before.status,
                     "TooManyRequests" if before.status == 429 else "ServiceUnavailable",
@@ -154,7 +159,7 @@ class GraphStandIn:
         if parts and parts[-1] in ("delta()", "delta") and method == "GET":
             return self._delta("/".join(parts[:-1]), path, query)
         if parts[:1] == ["subscriptions"]:
-            return self.subscription_api.serve(method, parts[1:], body)
+            return self.subscription_api.serve(method, parts[1:], body, query, f"{self.url}/subscriptions")
         if parts[:1] == ["groups"] and len(parts) == 2 and method == "GET":
             group = self.groups.get(parts[1])
             return (200, group, {}) if group else error(404, "Request_ResourceNotFound")

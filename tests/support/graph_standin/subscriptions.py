@@ -1,5 +1,6 @@
 """The stand-in's `/subscriptions`: create (with Graph's lifetime limits, and `409` for a
-resource and URL subscribed already), list (without secrets, as Graph), renew, delete, reauthorize."""
+resource and URL subscribed already), list (without secrets, as Graph, in pages of `PAGE_SIZE`
+joined by `@odata.nextLink`), renew, delete, reauthorize."""
 
 from __future__ import annotations
 
@@ -17,13 +18,25 @@ def max_minutes(resource: str, rich: bool) -> int:
     return 41760
 
 
+PAGE_SIZE = 2
+"""Small, so listing more than two subscriptions always takes a next link."""
+
+
 class Subscriptions:
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
 
-    def serve(self, method: str, rest: list[str], body: Any) -> Reply:  # noqa: PLR0911 - a router
+    def serve(  # noqa: PLR0911 - a router
+        self, method: str, rest: list[str], body: Any, query: dict[str, str], link: str
+    ) -> Reply:
+        """`link`: the collection's own URL, for next links."""
         if not rest and method == "GET":
-            return 200, {"value": [{**s, "clientState": None} for s in self.items.values()]}, {}
+            start = int(query.get("$skiptoken", "0"))
+            listed = list(self.items.values())[start : start + PAGE_SIZE]
+            page: dict[str, Any] = {"value": [{**s, "clientState": None} for s in listed]}
+            if start + PAGE_SIZE < len(self.items):
+                page["@odata.nextLink"] = f"{link}?$skiptoken={start + PAGE_SIZE}"
+            return 200, page, {}
         if not rest and method == "POST":
             for existing in self.items.values():
                 if existing["resource"] == body.get("resource") and existing["notificationUrl"] == body.get(
