@@ -16,7 +16,7 @@ from schedules.runner import register_schedule_tasks
 from tasks.handle import register_route_task
 from tasks.maintenance import register_maintenance_tasks
 from tasks.orders import register_order_tasks
-from workers.consumer import dead_lettering_consumer
+from workers.consumer import dead_lettering_consumer, stray_entry_sink
 
 if TYPE_CHECKING:
     from workers.bootstrap import Fleet
@@ -40,6 +40,8 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], Fleet])
             # The fleet sends no priorities: one Redis list per queue, not four, so every BRPOP
             # and every wake-up watches a quarter of the keys.
             "priority_steps": [0],
+            # A queue entry that is no message is dead-lettered raw, not raised in the event loop.
+            "on_stray_entry": stray_entry_sink(fleet),
         }
     else:
         transport_options = {"confirm_publish": True}  # RabbitMQ: a send returns once it is durable
