@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from handlers.envelope import DEFAULT_MAX_EVENT_BYTES
@@ -31,11 +31,14 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(DEFAULT_MAX_EVENT_BYTES, ge=1024)
     batch_size: int = Field(500, ge=1, le=10_000)
     """Most events one broker message carries."""
-    visibility_timeout: int = Field(3600, ge=10)
-    """Redis broker: seconds before an unacknowledged message is given to another worker."""
+    visibility_timeout: int = Field(20, ge=10)
+    """Redis broker: the lease, in seconds, on each message a worker holds. A live worker renews
+    it every quarter lease however long it holds the message (infra/leases.py); a dead worker's
+    messages go to another worker a lease after it died (docs/delivery.md)."""
     eta_max: float = Field(300.0, ge=0)
-    """Retries due later than this go to the delayed store instead of a broker countdown, so a
-    waiting retry never outlives the visibility timeout (and RabbitMQ's consumer timeout)."""
+    """Retries due later than this go to the delayed store instead of a broker countdown, held
+    in a worker's memory: keeps RabbitMQ's consumer timeout (30 min) and the workers' memory
+    clear of long waits."""
 
     worker_concurrency: int = Field(2, ge=1)
     task_events: bool = False
@@ -188,16 +191,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected name=rate, got {item!r}")
             limits[name.strip()] = float(rate)
         return limits
-
-    @model_validator(mode="after")
-    def _retries_outlive_no_visibility_timeout(self) -> Settings:
-        if self.broker_is_redis and self.eta_max * 2 > self.visibility_timeout:
-            raise ValueError(
-                f"FLEET_ETA_MAX ({self.eta_max:g}) must be at most half of FLEET_VISIBILITY_TIMEOUT "
-                f"({self.visibility_timeout}): a retry waiting in a worker past the visibility timeout "
-                "is handed to a second worker and runs twice"
-            )
-        return self
 
     @property
     def coordination_url(self) -> str:

@@ -44,7 +44,7 @@ def test_settings_come_from_fleet_variables(monkeypatch: pytest.MonkeyPatch) -> 
         ("FLEET_BROKER_URL", "kafka://x", "must start with redis://"),
         ("FLEET_BATCH_SIZE", "0", "greater than or equal to 1"),
         ("FLEET_RATE_LIMITS", "graph", "expected name=rate"),
-        ("FLEET_VISIBILITY_TIMEOUT", "60", "runs twice"),
+        ("FLEET_VISIBILITY_TIMEOUT", "5", "greater than or equal to 10"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(
