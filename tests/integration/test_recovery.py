@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from datetime import datetime
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.support.processes import FleetProcess, wait_until
 from workers.status import queue_depths
 
 RECEIVED = re.compile(r"Task \S+\[([0-9a-f-]{36})\] received")
+RECEIVED_AT = re.compile(r"^(\S+ \S+) INFO celery\.worker\.strategy: Task \S+ received", re.MULTILINE)
 
 
 @pytest.fixture
@@ -30,6 +32,12 @@ def fleet_env(fleet_env: dict[str, str]) -> dict[str, str]:
 def received(worker: FleetProcess) -> list[str]:
     """The ids of the messages a worker took, in its log (Celery logs each one it receives)."""
     return RECEIVED.findall(worker.log())
+
+
+def last_received_at(worker: FleetProcess) -> float:
+    """When the worker took its last message, from its log's (local) time stamps."""
+    stamp = RECEIVED_AT.findall(worker.log())[-1]
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
 def test_a_killed_workers_running_and_reserved_messages_take_effect_once_within_a_minute(
@@ -47,11 +55,19 @@ def test_a_killed_workers_running_and_reserved_messages_take_effect_once_within_
     wait_until(lambda: queue_depths(fut.runtime)[queue] == 0, timeout=30, what="the rest taken")
 
     first.kill()
-    killed = time.monotonic()
-    assert len(fut.deposits()) <= 4, "the first worker must die holding running and reserved messages"
+    killed, killed_at = time.monotonic(), time.time()
+    done = len(fut.deposits())
+    assert done <= 4, "the first worker must die holding running and reserved messages"
     wait_until(lambda: len(fut.deposits()) == 10, timeout=60, what="all 10 deposits within 60 s of the kill")
     recovered = time.monotonic() - killed
-    print(f"\nrecovery on {fut.runtime.settings.broker_url.split(':')[0]}: {recovered:.1f} s")
+    taken = last_received_at(second) - killed_at
+    broker = fut.runtime.settings.broker_url.split(":")[0]
+    print(
+        f"\n{broker}: {10 - 2 - done} held by the killed worker, taken by the other {taken:.1f} s "
+        f"after the kill, all in effect after {recovered:.1f} s"
+    )
+    assert len(received(second)) == 10 - done, "the other worker took every message the first held"
+    assert taken <= 30
 
     assert set(fut.deposits()) == {event.id for event in events}
     assert max(fut.deposits().values()) == 1
