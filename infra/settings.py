@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from handlers.envelope import DEFAULT_MAX_EVENT_BYTES
 from infra.history import HistoryMode
 from infra.ingress.webhook_sources import WebhookSource
+
+RABBITMQ_COUNTDOWN_LIMIT = 1500.0
+"""The longest countdown a worker may hold on RabbitMQ: 25 min, under its consumer_timeout (30)."""
 
 
 class Settings(BaseSettings):
@@ -191,6 +194,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected name=rate, got {item!r}")
             limits[name.strip()] = float(rate)
         return limits
+
+    @model_validator(mode="after")
+    def _countdowns_within_rabbitmqs_consumer_timeout(self) -> Settings:
+        if not self.broker_is_redis and self.eta_max > RABBITMQ_COUNTDOWN_LIMIT:
+            raise ValueError(
+                f"FLEET_ETA_MAX ({self.eta_max:g}) must be at most {RABBITMQ_COUNTDOWN_LIMIT:g} on "
+                "RabbitMQ: a countdown held past its consumer_timeout (30 min by default) closes the "
+                "worker's channel and hands every message it holds to another worker; longer waits "
+                "belong in the delayed store (docs/delivery.md)"
+            )
+        return self
 
     @property
     def coordination_url(self) -> str:

@@ -38,6 +38,18 @@ def test_settings_come_from_fleet_variables(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.coordination_url == "redis://127.0.0.1:6379/0"
 
 
+def test_a_countdown_longer_than_rabbitmqs_consumer_timeout_is_refused_on_rabbitmq_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLEET_ETA_MAX", "3600")
+    assert Settings().eta_max == 3600, "on Redis a countdown keeps its lease however long"
+    monkeypatch.setenv("FLEET_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    with pytest.raises(ValidationError, match="consumer_timeout"):
+        Settings()
+    monkeypatch.setenv("FLEET_ETA_MAX", "1500")
+    assert Settings().eta_max == 1500
+
+
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
