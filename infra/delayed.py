@@ -1,8 +1,8 @@
 """Retries due later than `eta_max` wait in a Redis sorted set, not in a worker's memory.
 
-A broker countdown keeps the message unacknowledged in a worker until it is due: past Redis's
-visibility timeout another worker gets it too (the retry runs twice), past RabbitMQ's consumer
-timeout the channel is closed. Long waits therefore live here, and `release_due()` (a beat task,
+A broker countdown keeps the message unacknowledged in a worker's memory until it is due (on
+Redis under a lease the worker renews, docs/delivery.md); past RabbitMQ's consumer timeout the
+channel would be closed. Long waits therefore live here, and `release_due()` (a beat task,
 every second) hands them to the broker when due: it sends before it removes, so a crash between
 the two repeats a send, which the ledger absorbs, and never loses one.
 """

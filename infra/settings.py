@@ -17,6 +17,9 @@ from engine.records import HistoryMode
 from handlers.envelope import DEFAULT_MAX_EVENT_BYTES
 from infra.ingress.webhook_sources import WebhookSource
 
+RABBITMQ_COUNTDOWN_LIMIT = 1500.0
+"""The longest countdown a worker may hold on RabbitMQ: 25 min, under its consumer_timeout (30)."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLEET_", frozen=True, extra="ignore")
@@ -32,11 +35,14 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(DEFAULT_MAX_EVENT_BYTES, ge=1024)
     batch_size: int = Field(500, ge=1, le=10_000)
     """Most events one broker message carries."""
-    visibility_timeout: int = Field(3600, ge=10)
-    """Redis broker: seconds before an unacknowledged message is given to another worker."""
+    visibility_timeout: int = Field(20, ge=10)
+    """Redis broker: the lease, in seconds, on each message a worker holds. A live worker renews
+    it every quarter lease however long it holds the message (infra/leases.py); a dead worker's
+    messages go to another worker a lease after it died (docs/delivery.md)."""
     eta_max: float = Field(300.0, ge=0)
-    """Retries due later than this go to the delayed store instead of a broker countdown, so a
-    waiting retry never outlives the visibility timeout (and RabbitMQ's consumer timeout)."""
+    """Retries due later than this go to the delayed store instead of a broker countdown, held
+    in a worker's memory: keeps RabbitMQ's consumer timeout (30 min) and the workers' memory
+    clear of long waits."""
 
     worker_concurrency: int = Field(2, ge=1)
     task_events: bool = False
@@ -211,12 +217,13 @@ class Settings(BaseSettings):
         return limits
 
     @model_validator(mode="after")
-    def _retries_outlive_no_visibility_timeout(self) -> Settings:
-        if self.broker_is_redis and self.eta_max * 2 > self.visibility_timeout:
+    def _countdowns_within_rabbitmqs_consumer_timeout(self) -> Settings:
+        if not self.broker_is_redis and self.eta_max > RABBITMQ_COUNTDOWN_LIMIT:
             raise ValueError(
-                f"FLEET_ETA_MAX ({self.eta_max:g}) must be at most half of FLEET_VISIBILITY_TIMEOUT "
-                f"({self.visibility_timeout}): a retry waiting in a worker past the visibility timeout "
-                "is handed to a second worker and runs twice"
+                f"FLEET_ETA_MAX ({self.eta_max:g}) must be at most {RABBITMQ_COUNTDOWN_LIMIT:g} on "
+                "RabbitMQ: a countdown held past its consumer_timeout (30 min by default) closes the "
+                "worker's channel and hands every message it holds to another worker; longer waits "
+                "belong in the delayed store (docs/delivery.md)"
             )
         return self
 

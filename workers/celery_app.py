@@ -10,6 +10,7 @@ from kombu import Queue
 
 import celeryconfig
 from handlers.registry import Registry
+from infra.leases import lease_step, sweep_interval
 from infra.settings import Settings
 from schedules.beat import BEAT_SCHEDULE
 from tasks.handle import register_route_task
@@ -17,7 +18,7 @@ from tasks.maintenance import register_maintenance_tasks
 from tasks.orders import register_order_tasks
 from tasks.parts import TaskParts
 from tasks.schedules import register_schedule_tasks
-from workers.consumer import dead_lettering_consumer
+from workers.consumer import dead_lettering_consumer, stray_entry_sink
 
 MAINTENANCE_QUEUE = "fleet.maintenance"
 
@@ -30,14 +31,20 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskPar
     if settings.broker_is_redis:
         transport = "infra.redis_transport:Transport"  # kombu's, sharing one client per channel
         transport_options = {
+            # A lease, renewed by every live worker for what it holds (infra/leases.py): a dead
+            # worker's messages go back on their queues a lease and a sweep after it died.
             "visibility_timeout": settings.visibility_timeout,
-            # kombu sweeps for a dead worker's unacknowledged messages every interval x throttle
-            # seconds (100 s by default, whatever the timeout): sweep every tenth of the timeout.
-            "unacked_restore_interval": max(1, min(60, settings.visibility_timeout // 10)),
+            # kombu sweeps every interval x throttle seconds (100 s by default, whatever the
+            # timeout): every tenth of the lease here, in every worker.
+            "unacked_restore_interval": sweep_interval(settings.visibility_timeout),
             "unacked_restore_throttle": 1,
+            # The sweep's lock: a worker killed while sweeping holds it up one lease, not 5 min.
+            "unacked_mutex_expire": settings.visibility_timeout,
             # The fleet sends no priorities: one Redis list per queue, not four, so every BRPOP
             # and every wake-up watches a quarter of the keys.
             "priority_steps": [0],
+            # A queue entry that is no message is dead-lettered raw, not raised in the event loop.
+            "on_stray_entry": stray_entry_sink(lambda: fleet().dead_letters),
         }
     else:
         transport_options = {"confirm_publish": True}  # RabbitMQ: a send returns once it is durable
@@ -61,6 +68,8 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskPar
             "fleet.dead_letters.*": {"queue": prefix + MAINTENANCE_QUEUE},
         },
     )
+    if settings.broker_is_redis:
+        app.steps["consumer"].add(lease_step(settings.broker_url, settings.visibility_timeout))
     for route in registry.routes():
         register_route_task(app, route, lambda: fleet().dispatcher)
     register_maintenance_tasks(app, fleet)

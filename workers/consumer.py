@@ -3,7 +3,8 @@
 Stock Celery acknowledges a message it cannot decode (malformed JSON, a content type other than
 JSON) and rejects one naming an unknown task: either way the message is gone. Here both go to the
 dead-letter queue with the raw body and the reason first, then leave the broker. A body that
-is not clean UTF-8 is stored as `base64:<data>`.
+is not clean UTF-8 is stored as `base64:<data>`. `stray_entry_sink` does the same for a Redis
+queue entry that is no message at all (infra/redis_transport.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,29 @@ def dead_lettering_consumer(dead_letters: Callable[[], DeadLetterStore]) -> type
             _bury(dead_letters, message, ValueError("not a Celery task message"))
 
     return DeadLetteringConsumer
+
+
+def stray_entry_sink(dead_letters: Callable[[], DeadLetterStore]) -> Callable[[bytes, str, str], None]:
+    """Dead-letters a Redis queue entry that is not a message, raw; raises if the store fails."""
+
+    def bury_stray(raw: bytes, queue: str, reason: str) -> None:
+        letter = DeadLetter(
+            handler="fleet.consumer",
+            event_type="?",
+            source="fleet:broker",
+            event_id=hashlib.sha256(raw).hexdigest(),
+            queue=queue,
+            envelope=readable_body(raw),
+            attempts=1,
+            error_type="StrayEntry",
+            error_message=reason,
+            traceback="",
+            fingerprint=fingerprint("StrayEntry@consumer", None),
+        )
+        dead_letters().add(letter)
+        log.error("stray entry on %s dead-lettered: %s", queue, reason)
+
+    return bury_stray
 
 
 def _bury(dead_letters: Callable[[], DeadLetterStore], message: Any, exc: Exception) -> None:

@@ -89,7 +89,10 @@ class FleetUnderTest:
         return process
 
     def start_worker(self, concurrency: int = 2, env: dict[str, str] | None = None) -> FleetProcess:
-        worker = self.start("worker", "-c", str(concurrency), "-n", f"w{len(self.processes)}@%h", env=env)
+        # A name of this run's own: on RabbitMQ each worker holds an exclusive queue named after it,
+        # which a test run beside this one, on the same broker, must not collide with.
+        name = f"w{len(self.processes)}-{self.env['FLEET_KEY_PREFIX']}@%h"
+        worker = self.start("worker", "-c", str(concurrency), "-n", name, env=env)
         worker.wait_for_log("ready.", timeout=60)
         return worker
 

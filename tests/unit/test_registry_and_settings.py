@@ -38,13 +38,25 @@ def test_settings_come_from_fleet_variables(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.coordination_url == "redis://127.0.0.1:6379/0"
 
 
+def test_a_countdown_longer_than_rabbitmqs_consumer_timeout_is_refused_on_rabbitmq_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLEET_ETA_MAX", "3600")
+    assert Settings().eta_max == 3600, "on Redis a countdown keeps its lease however long"
+    monkeypatch.setenv("FLEET_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    with pytest.raises(ValidationError, match="consumer_timeout"):
+        Settings()
+    monkeypatch.setenv("FLEET_ETA_MAX", "1500")
+    assert Settings().eta_max == 1500
+
+
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
         ("FLEET_BROKER_URL", "kafka://x", "must start with redis://"),
         ("FLEET_BATCH_SIZE", "0", "greater than or equal to 1"),
         ("FLEET_RATE_LIMITS", "graph", "expected name=rate"),
-        ("FLEET_VISIBILITY_TIMEOUT", "60", "runs twice"),
+        ("FLEET_VISIBILITY_TIMEOUT", "5", "greater than or equal to 10"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(

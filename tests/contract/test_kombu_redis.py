@@ -1,0 +1,133 @@
+"""What the fleet relies on inside kombu's Redis transport and Celery's consumer, on real Redis:
+the unacked records leases renew (infra/leases.py), kombu's sweep honouring them, and the BRPOP
+read that sets stray entries aside (infra/redis_transport.py). Pinned: pyproject.toml."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from celery.utils.imports import symbol_by_name
+from kombu import Connection, Exchange, Queue
+
+from infra.leases import RedisLeases, index_key, kombu_held_tags, lease_step
+from infra.redis_transport import Transport
+
+LEASE = 20
+
+
+@pytest.fixture
+def queue() -> Queue:
+    name = f"c{uuid.uuid4().hex[:8]}.q"
+    return Queue(name, Exchange(name), routing_key=name)
+
+
+@pytest.fixture
+def strays() -> list[tuple[bytes, str, str]]:
+    return []
+
+
+@pytest.fixture
+def connection(redis_url: str, strays: list[tuple[bytes, str, str]]) -> Iterator[Connection]:
+    options = {"visibility_timeout": LEASE, "priority_steps": [0], "on_stray_entry": _sink(strays)}
+    with Connection(redis_url, transport=Transport, transport_options=options) as connection:
+        yield connection
+
+
+def _sink(strays: list[tuple[bytes, str, str]]) -> Any:
+    def sink(raw: bytes, queue: str, reason: str) -> None:
+        if raw.startswith(b"refused"):
+            raise RuntimeError("the store is down")
+        strays.append((raw, queue, reason))
+
+    return sink
+
+
+def take_one(connection: Connection, queue: Queue) -> Any:
+    """Consume one message as a worker does (acknowledged later) and return it."""
+    got: list[Any] = []
+    consumer = connection.Consumer(queue, callbacks=[lambda body, message: got.append(message)])
+    consumer.consume()
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            connection.drain_events(timeout=1)
+    assert got, "no message delivered"
+    return got[0]
+
+
+def test_a_renewed_lease_outlives_the_visibility_timeout_and_an_expired_one_is_swept(
+    connection: Connection, queue: Queue, client: redis.Redis
+) -> None:
+    connection.Producer().publish({"n": 1}, exchange=queue.exchange, routing_key=queue.name, declare=[queue])
+    message = take_one(connection, queue)
+    channel = message.channel
+    tag = message.delivery_tag
+    assert kombu_held_tags(channel) == [tag]
+    leases = RedisLeases(client, index_key(channel))
+    assert client.zscore(index_key(channel), tag) is not None, "kombu records a taken message there"
+
+    taken = time.time()
+    assert leases.renew([tag], now=taken + 2 * LEASE) == []  # as if renewed for two leases
+    channel.qos.restore_visible(num=None, interval=1)  # kombu's sweep, a lease later
+    assert client.llen(queue.name) == 0, "a renewed lease must keep the message off its queue"
+
+    client.zadd(index_key(channel), {tag: taken - LEASE - 1})  # its holder stopped renewing
+    channel.qos.restore_visible(num=None, interval=1)
+    assert client.llen(queue.name) == 1, "an expired lease puts the message back"
+    assert json.loads(client.lindex(queue.name, 0) or b"{}")["properties"]["delivery_tag"] == tag
+    assert leases.renew([tag]) == [tag], "a lease found gone is reported lost, not re-created"
+    assert client.zscore(index_key(channel), tag) is None
+
+
+def test_an_acknowledged_message_is_held_no_longer_and_its_lease_is_not_renewed(
+    connection: Connection, queue: Queue, client: redis.Redis
+) -> None:
+    connection.Producer().publish({"n": 1}, exchange=queue.exchange, routing_key=queue.name, declare=[queue])
+    message = take_one(connection, queue)
+    message.ack()
+    assert kombu_held_tags(message.channel) == []
+    assert RedisLeases(client, index_key(message.channel)).renew([message.delivery_tag]) == [
+        message.delivery_tag
+    ]
+    assert client.zscore(index_key(message.channel), message.delivery_tag) is None
+
+
+def test_stray_entries_go_to_the_sink_raw_and_a_message_behind_them_is_delivered(
+    connection: Connection, queue: Queue, client: redis.Redis, strays: list[tuple[bytes, str, str]]
+) -> None:
+    client.lpush(queue.name, b"\xff not json", b'{"body": "eA==", "headers": {}}', b"[1, 2]")
+    connection.Producer().publish({"n": 1}, exchange=queue.exchange, routing_key=queue.name, declare=[queue])
+    message = take_one(connection, queue)
+    assert message.payload == {"n": 1}
+    assert [(raw, name) for raw, name, _ in strays] == [
+        (b"\xff not json", queue.name),
+        (b'{"body": "eA==", "headers": {}}', queue.name),
+        (b"[1, 2]", queue.name),
+    ]
+    assert strays[0][2].startswith("not JSON: ")
+    assert strays[1][2] == "not a kombu message: no 'properties' object"
+    assert strays[2][2] == "not a kombu message: a JSON list, not an object"
+
+
+def test_a_stray_the_sink_refuses_goes_back_to_the_far_end_of_its_queue(
+    connection: Connection, queue: Queue, client: redis.Redis
+) -> None:
+    client.lpush(queue.name, b"refused and not json")
+    connection.Producer().publish({"n": 1}, exchange=queue.exchange, routing_key=queue.name, declare=[queue])
+    assert take_one(connection, queue).payload == {"n": 1}
+    assert client.lrange(queue.name, 0, -1) == [b"refused and not json"]
+
+
+def test_the_lease_step_follows_celerys_task_consumer_step() -> None:
+    step = lease_step("redis://127.0.0.1:6379/0", LEASE)
+    (required,) = step.requires
+    tasks = symbol_by_name(required)
+    assert tasks.__module__ == "celery.worker.consumer.tasks"
+    assert "task_consumer" in tasks.start.__code__.co_names, "the step reads c.task_consumer.channel"
