@@ -51,7 +51,7 @@ class LeaderScheduler(Scheduler):
         self.jobs = jobs
         self._reload = reload
         self._version = version
-        self._loaded_version = version() if version else 0
+        self._loaded_version: int | None = None  # the first leading tick reloads
         self._loaded_at = time.monotonic()
         self.queue_prefix = queue_prefix
         self.state = state
