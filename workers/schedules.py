@@ -58,9 +58,11 @@ def change_schedule(
     entry: dict[str, Any] | None,
     *,
     actor: str,
+    role: str,
 ) -> Job | None:
-    """Add, change (`set`) or remove a configured job, stored durably; beat picks the change up at
-    its next tick. Refused (`ScheduleError`) if it would leave any job unable to run."""
+    """Add, change (`set`) or remove a configured job, stored durably with its audit entry (by
+    `actor` in `role`); beat picks the change up at its next tick. Refused (`ScheduleError`) if it
+    would leave any job unable to run."""
     if name in BEAT_SCHEDULE:
         raise ScheduleError(f"schedule {name!r} is built into the code: pause it instead")
     if not name or len(name) > 200 or any(char.isspace() for char in name):
@@ -77,5 +79,5 @@ def change_schedule(
     elif entry is None:
         raise ScheduleError(f"schedule {name!r}: no entry given")
     jobs = jobs_in_force(runtime, overrides={**stored, name: entry})  # the whole set, checked
-    store.put(name, entry, actor=actor)
+    store.put(name, entry, actor=actor, role=role, action=f"schedules.{change}")
     return next((job for job in jobs if job.name == name), None)

@@ -17,6 +17,7 @@ from sqlalchemy import Column, DateTime, Engine, String, Table, Text, select
 from sqlalchemy.dialects.postgresql import insert
 
 from infra import keys
+from infra.audit import record_in
 from infra.schedules.state import ScheduleState
 from infra.schema import metadata
 
@@ -49,9 +50,12 @@ class SqlSchedules:
                 for name, entry in connection.execute(query)
             }
 
-    def put(self, name: str, entry: dict[str, Any] | None, *, actor: str) -> None:
-        """Store `entry` as the job `name` (None: remove it). The job starts afresh: its next slot
-        follows the new schedule, not the slots the old one left."""
+    def put(
+        self, name: str, entry: dict[str, Any] | None, *, actor: str, role: str, action: str = "schedules.set"
+    ) -> None:
+        """Store `entry` as the job `name` (None: remove it), and its audit entry in the same
+        transaction. The job starts afresh: its next slot follows the new schedule, not the slots
+        the old one left."""
         row = {
             "name": name,
             "entry": json.dumps(entry, sort_keys=True) if entry is not None else None,
@@ -63,8 +67,10 @@ class SqlSchedules:
             index_elements=[runtime_schedules.c.name],
             set_={column: statement.excluded[column] for column in ("entry", "updated_at", "updated_by")},
         )
+        detail = row["entry"] if entry is not None else "removed"
         with self._engine.begin() as connection:
             connection.execute(statement)
+            record_in(connection, actor=actor, role=role, action=action, target=name, detail=str(detail))
         ScheduleState(self._redis, self._prefix).forget_last_slot(name)
         self._redis.incr(keys.schedules_changed(self._prefix))
 

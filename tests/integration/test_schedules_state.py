@@ -11,6 +11,7 @@ import redis
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine
 
+from infra.audit import SqlAuditLog
 from infra.schedules.state import ScheduleState
 from infra.schedules.store import SqlSchedules
 from infra.settings import Settings
@@ -82,8 +83,8 @@ def test_metrics_come_from_redis_at_scrape_time(redis_url: str, postgres_url: st
     assert 'fleet_schedule_paused{job="relay"} 0.0' in text
     assert 'fleet_schedule_interval_seconds{job="relay-outbox"} 5.0' in text  # the code's own jobs too
     store = schedule_store(runtime)
-    store.put("hourly", {"publish": "demo.deposit_recorded", "every": 3600}, actor="t")
-    store.put("nightly", None, actor="t")
+    store.put("hourly", {"publish": "demo.deposit_recorded", "every": 3600}, actor="t", role="cli")
+    store.put("nightly", None, actor="t", role="cli")
     text = generate_latest(registry).decode()  # the same collector: the jobs are read at each scrape
     assert 'fleet_schedule_interval_seconds{job="hourly"} 3600.0' in text
     assert 'job="nightly"' not in text
@@ -99,12 +100,14 @@ def test_every_change_to_the_runtime_schedules_moves_the_counter_beat_watches(
     assert state.hold_lock("beat", timeout=5)
     assert state.claim_slot("beat", "pulse", "", "10.000") == 1
     versions = [store.version()]
-    store.put("pulse", {"publish": "demo.deposit_recorded", "every": 5}, actor="ops")
+    store.put("pulse", {"publish": "demo.deposit_recorded", "every": 5}, actor="ops", role="cli")
     versions.append(store.version())
-    store.put("pulse", None, actor="ops")
+    store.put("pulse", None, actor="ops", role="cli")
     versions.append(store.version())
     assert versions == [0, 1, 2]
     assert store.overrides() == {"pulse": None}
+    audited = [(e.actor, e.role, e.action, e.target) for e in reversed(SqlAuditLog(engine).recent())]
+    assert audited == [("ops", "cli", "schedules.set", "pulse")] * 2  # each in the change's transaction
     # The job starts afresh: the old slot is forgotten, and a beat still holding it fires nothing.
     assert state.last_slots(["pulse"]) == {"pulse": ("", False)}
     assert state.claim_slot("beat", "pulse", "10.000", "15.000") == 0

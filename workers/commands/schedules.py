@@ -14,7 +14,7 @@ import click
 
 from schedules.jobs import Job, ScheduleError
 from schedules.runs import RUN_TASK, run_message
-from workers.commands.context import Context, pass_context
+from workers.commands.context import CLI_ROLE, Context, pass_context
 from workers.schedules import (
     UnknownSchedule,
     change_schedule,
@@ -211,16 +211,13 @@ def _entry(base: dict[str, Any], entry_json: str | None, **options: Any) -> dict
 def _change(
     ctx: Context, change: Literal["add", "set", "remove"], name: str, entry: dict[str, Any] | None
 ) -> Job | None:
-    actor = getpass.getuser()
+    """Stored with its audit entry, under the OS user who ran the command."""
     try:
-        job = change_schedule(ctx.runtime, change, name, entry, actor=actor)
+        return change_schedule(ctx.runtime, change, name, entry, actor=getpass.getuser(), role=CLI_ROLE)
     except UnknownSchedule as exc:
         raise click.ClickException(f"{exc}; `fleet schedules list` shows them") from None
     except ScheduleError as exc:
         raise click.ClickException(str(exc)) from None
-    detail = json.dumps(entry, sort_keys=True) if entry is not None else "removed"
-    ctx.record(f"schedules.{change}", name, detail)
-    return job
 
 
 @schedules.command()

@@ -109,13 +109,12 @@ def routes(console: Console) -> list[Route]:
             return PlainTextResponse(f"change is one of {', '.join(CHANGES)}", status_code=400)
         try:
             entry = _entry(form) if change != "remove" else None
-            await blocking(change_schedule, runtime, change, name, entry, actor=user.name)
+            # stored with its audit entry, in one transaction
+            await blocking(change_schedule, runtime, change, name, entry, actor=user.name, role=user.role)
         except UnknownSchedule as exc:
             return PlainTextResponse(str(exc), status_code=404)
         except ScheduleError as exc:
             return PlainTextResponse(str(exc), status_code=400)
-        detail = json.dumps(entry, sort_keys=True) if entry is not None else "removed"
-        await console.record(user, f"schedules.{change}", name, detail)
         return back_to(request, "/schedules", f"{name}: {DONE[change]}.")
 
     return [
