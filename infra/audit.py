@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Engine,
     Index,
@@ -52,21 +53,28 @@ class AuditEntry:
     detail: str
 
 
+def record_in(
+    connection: Connection, *, actor: str, role: str, action: str, target: str, detail: str = ""
+) -> None:
+    """Append an entry in the caller's transaction, so a change and its entry commit together."""
+    row = {
+        "at": datetime.now(UTC),
+        "actor": actor[:200],
+        "role": role[:20],
+        "action": action,
+        "target": target[:10_000],
+        "detail": detail[:100_000],
+    }
+    connection.execute(insert(audit_log).values(row))
+
+
 class SqlAuditLog:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     def record(self, *, actor: str, role: str, action: str, target: str, detail: str = "") -> None:
-        row = {
-            "at": datetime.now(UTC),
-            "actor": actor,
-            "role": role,
-            "action": action,
-            "target": target[:10_000],
-            "detail": detail[:100_000],
-        }
         with self._engine.begin() as connection:
-            connection.execute(insert(audit_log).values(row))
+            record_in(connection, actor=actor, role=role, action=action, target=target, detail=detail)
 
     def recent(self, limit: int = 200) -> list[AuditEntry]:
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)

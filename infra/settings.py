@@ -56,8 +56,10 @@ class Settings(BaseSettings):
     """Seconds the beat leader lock lasts unless extended: a standby beat fires jobs at most this
     long after the leader died (infra/schedules/leader.py)."""
     schedules: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(default_factory=dict)
-    """Schedules added by configuration, JSON: `{"nightly": {"publish": "report.requested",
-    "cron": "0 3 * * *", "data": {}}}`; keys as in schedules/jobs.py (`every`, `catch_up`, ...)."""
+    """The seed of the configured schedules, JSON: `{"nightly": {"publish": "report.requested",
+    "cron": "0 3 * * * Europe/Amsterdam", "data": {}}}`; keys in docs/schedules.md (`every`, `tz`,
+    `catch_up`, ...). Jobs added, changed or removed at runtime (`fleet schedules add|set|remove`,
+    the console) are stored in PostgreSQL and take the place of the seed's."""
 
     history: HistoryMode = HistoryMode.ALL
     """Event history for the console: `all` outcomes, only `failures` (retries, dead letters), `off`."""

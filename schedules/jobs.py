@@ -8,6 +8,7 @@ which slot comes next from the last one the leader fired.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -220,6 +221,24 @@ def job_from_entry(name: str, entry: dict[str, Any]) -> Job:
         )
     except (TypeError, ValueError) as exc:
         raise ScheduleError(f"schedule {name!r}: {exc}") from None
+
+
+def with_overrides(
+    seed: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any] | None]
+) -> dict[str, dict[str, Any]]:
+    """The configured entries in force: the seed (`FLEET_SCHEDULES`), with each runtime override
+    (an entry added or changed, or None: removed) taking the place of the seed's entry."""
+    merged = {**seed, **{name: entry for name, entry in overrides.items() if entry is not None}}
+    return {name: entry for name, entry in merged.items() if overrides.get(name, entry) is not None}
+
+
+def unknown_targets(jobs: list[Job], tasks: Collection[str], event_types: Collection[str]) -> list[str]:
+    """A line per job whose task or event type does not exist."""
+    return [
+        f"{job.name}: no task {job.task!r}" if job.task else f"{job.name}: no event type {job.publish!r}"
+        for job in jobs
+        if (job.task and job.task not in tasks) or (job.publish and job.publish not in event_types)
+    ]
 
 
 def load_jobs(beat_schedule: dict[str, dict[str, Any]], configured: dict[str, dict[str, Any]]) -> list[Job]:

@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any
 from engine.records import Filter
 from handlers.registry import describe
 from infra.metrics.schedules import ScheduleCollector
-from infra.schedules.state import ScheduleState
-from schedules.beat import BEAT_SCHEDULE
-from schedules.jobs import load_jobs
+from workers.schedules import jobs_in_force, schedule_state
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime
@@ -65,9 +63,8 @@ def metric_probes(runtime: Runtime) -> dict[str, Any]:
 
 
 def schedule_collector(runtime: Runtime) -> ScheduleCollector:
-    """The schedules' gauges, read from Redis at scrape time (jobs as `fleet beat` validated them)."""
-    jobs = load_jobs(BEAT_SCHEDULE, runtime.settings.schedules)
-    return ScheduleCollector(lambda: ScheduleState(runtime.fleet().redis, runtime.settings.key_prefix), jobs)
+    """The schedules' gauges, read from Redis at scrape time, for the jobs in force then."""
+    return ScheduleCollector(lambda: schedule_state(runtime), lambda: jobs_in_force(runtime, check=False))
 
 
 def collect(runtime: Runtime) -> dict[str, Any]:

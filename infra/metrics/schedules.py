@@ -18,15 +18,17 @@ from schedules.jobs import Job
 
 
 class ScheduleCollector(Collector):
-    """Register with the scraping registry: `ScheduleCollector(lambda: state, jobs)`."""
+    """Register with the scraping registry: `ScheduleCollector(lambda: state, lambda: jobs)`; the
+    jobs are read at each scrape, as they may change while the fleet runs."""
 
-    def __init__(self, state: Callable[[], ScheduleState], jobs: list[Job]) -> None:
+    def __init__(self, state: Callable[[], ScheduleState], jobs: Callable[[], list[Job]]) -> None:
         self._state = state
         self._jobs = jobs
 
     def collect(self) -> Iterator[Metric]:
         state = self._state()
-        names = [job.name for job in self._jobs]
+        jobs = self._jobs()
+        names = [job.name for job in jobs]
         statuses = state.status(names)
         last_success = GaugeMetricFamily(
             "fleet_schedule_last_success_timestamp_seconds",
@@ -37,7 +39,7 @@ class ScheduleCollector(Collector):
             "fleet_schedule_interval_seconds", "Seconds between two slots of the job.", labels=["job"]
         )
         paused = GaugeMetricFamily("fleet_schedule_paused", "1 while the job is paused.", labels=["job"])
-        for job, status in zip(self._jobs, statuses, strict=True):
+        for job, status in zip(jobs, statuses, strict=True):
             if status.last_success is not None:
                 last_success.add_metric([job.name], status.last_success)
             interval.add_metric([job.name], job.interval)

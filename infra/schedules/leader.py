@@ -5,6 +5,10 @@ due slots of each job; the others only try to take the lock, which is free at mo
 timeout after the leader died. Each slot is claimed in Redis under the lock before it is sent
 (see `ScheduleState.claim_slot`), so no slot is fired twice, and the standby resumes from the last
 slot the leader claimed: with catch-up, the slots of the takeover gap are fired then.
+
+The jobs can change while beat runs (runtime schedules, infra/schedules/store.py): the leader
+reloads them when the change counter moves, and every `RELOAD_SECONDS` regardless. A reload that
+fails keeps the jobs it had.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -21,6 +26,7 @@ from celery import Celery
 from celery.beat import Scheduler
 
 from infra.schedules.state import ScheduleState
+from infra.schedules.store import RELOAD_SECONDS
 from schedules.jobs import Job
 from schedules.runs import RUN_TASK, run_message
 
@@ -38,9 +44,15 @@ class LeaderScheduler(Scheduler):
         state: ScheduleState,
         lock_timeout: float,
         queue_prefix: str = "",
+        reload: Callable[[], list[Job]] | None = None,
+        version: Callable[[], int] | None = None,
         **kwargs: Any,
     ) -> None:
         self.jobs = jobs
+        self._reload = reload
+        self._version = version
+        self._loaded_version: int | None = None  # the first leading tick reloads
+        self._loaded_at = time.monotonic()
         self.queue_prefix = queue_prefix
         self.state = state
         self.lock_timeout = lock_timeout
@@ -67,6 +79,7 @@ class LeaderScheduler(Scheduler):
             self.leading = leading
         if not leading:
             return self.tick_interval
+        self._refresh_jobs()
         try:
             next_slot = self._fire_due(time.time())
         except redis.RedisError as exc:
@@ -74,6 +87,29 @@ class LeaderScheduler(Scheduler):
             return self.tick_interval
         # Wake at the next slot (so a job is not late by a tick), and at least once per tick.
         return max(0.01, min(self.tick_interval, next_slot - time.time()))
+
+    def _refresh_jobs(self) -> None:
+        if self._reload is None or self._version is None:
+            return
+        try:
+            version = self._version()
+            if version == self._loaded_version and time.monotonic() - self._loaded_at < RELOAD_SECONDS:
+                return
+            self._loaded_version, self._loaded_at = version, time.monotonic()
+            jobs = self._reload()
+        except Exception:
+            log.exception("beat: could not reload the schedules; firing the %d jobs it had", len(self.jobs))
+            return
+        before = {job.name: job for job in self.jobs}
+        after = {job.name: job for job in jobs}
+        changes = [
+            f"{'added' if name not in before else 'removed' if name not in after else 'changed'} {name}"
+            for name in sorted(before.keys() | after.keys())
+            if before.get(name) != after.get(name)
+        ]
+        if changes:
+            log.info("beat: schedules reloaded: %s", ", ".join(changes))
+        self.jobs = jobs
 
     def _fire_due(self, now: float) -> float:
         """Fire what is due; returns when the next slot of any job comes."""

@@ -116,6 +116,11 @@ class ScheduleState:
         """1: the slot is ours to fire; 0: another beat fired it; -1: we no longer lead."""
         return int(self._claim(keys=[self.leader_key, self.job_key(job)], args=[token, previous, slot]))
 
+    def forget_last_slot(self, job: str) -> None:
+        """The job starts afresh: a beat holding its old last slot fires nothing (the claim's
+        compare-and-set fails) and reads the job as never run at its next tick."""
+        self._redis.hdel(self.job_key(job), "last_slot")
+
     # -- pause and resume --------------------------------------------------------------------
     def set_paused(self, job: str, paused: bool) -> None:
         if paused:

@@ -9,11 +9,14 @@ import uuid
 import pytest
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
+from sqlalchemy import Engine
 
+from infra.audit import SqlAuditLog
 from infra.schedules.state import ScheduleState
+from infra.schedules.store import SqlSchedules
 from infra.settings import Settings
 from workers.bootstrap import Runtime
-from workers.commands.schedules import schedule_state
+from workers.schedules import schedule_state, schedule_store
 from workers.status import schedule_collector
 
 pytestmark = pytest.mark.integration
@@ -53,10 +56,15 @@ def test_the_overlap_guard_admits_one_run_at_a_time(state: ScheduleState) -> Non
     assert state.start_run("job", "run-3", timeout=30, exclusive=True)
 
 
-def test_metrics_come_from_redis_at_scrape_time(redis_url: str) -> None:
+def test_metrics_come_from_redis_at_scrape_time(redis_url: str, postgres_url: str, engine: Engine) -> None:
     configured = {"relay": {"publish": "demo.deposit_recorded", "every": 5}}
     configured["nightly"] = {"publish": "demo.deposit_recorded", "cron": "0 3 * * *"}
-    settings = Settings(broker_url=redis_url, key_prefix=f"t{uuid.uuid4().hex[:8]}", schedules=configured)
+    settings = Settings(
+        broker_url=redis_url,
+        database_url=postgres_url,
+        key_prefix=f"t{uuid.uuid4().hex[:8]}",
+        schedules=configured,
+    )
     runtime = Runtime(settings)
     state = schedule_state(runtime)
     state.start_run("relay", "r1", timeout=10, exclusive=True)
@@ -74,4 +82,32 @@ def test_metrics_come_from_redis_at_scrape_time(redis_url: str) -> None:
     assert 'fleet_schedule_paused{job="nightly"} 1.0' in text
     assert 'fleet_schedule_paused{job="relay"} 0.0' in text
     assert 'fleet_schedule_interval_seconds{job="relay-outbox"} 5.0' in text  # the code's own jobs too
+    store = schedule_store(runtime)
+    store.put("hourly", {"publish": "demo.deposit_recorded", "every": 3600}, actor="t", role="cli")
+    store.put("nightly", None, actor="t", role="cli")
+    text = generate_latest(registry).decode()  # the same collector: the jobs are read at each scrape
+    assert 'fleet_schedule_interval_seconds{job="hourly"} 3600.0' in text
+    assert 'job="nightly"' not in text
     runtime.fleet().close()
+
+
+def test_every_change_to_the_runtime_schedules_moves_the_counter_beat_watches(
+    redis_url: str, postgres_url: str, engine: Engine
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    store, state = SqlSchedules(engine, client, prefix), ScheduleState(client, prefix)
+    assert state.hold_lock("beat", timeout=5)
+    assert state.claim_slot("beat", "pulse", "", "10.000") == 1
+    versions = [store.version()]
+    store.put("pulse", {"publish": "demo.deposit_recorded", "every": 5}, actor="ops", role="cli")
+    versions.append(store.version())
+    store.put("pulse", None, actor="ops", role="cli")
+    versions.append(store.version())
+    assert versions == [0, 1, 2]
+    assert store.overrides() == {"pulse": None}
+    audited = [(e.actor, e.role, e.action, e.target) for e in reversed(SqlAuditLog(engine).recent())]
+    assert audited == [("ops", "cli", "schedules.set", "pulse")] * 2  # each in the change's transaction
+    # The job starts afresh: the old slot is forgotten, and a beat still holding it fires nothing.
+    assert state.last_slots(["pulse"]) == {"pulse": ("", False)}
+    assert state.claim_slot("beat", "pulse", "10.000", "15.000") == 0

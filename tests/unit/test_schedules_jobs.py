@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schedules.beat import BEAT_SCHEDULE
-from schedules.jobs import Cron, ScheduleError, job_from_entry, load_jobs
+from schedules.jobs import Cron, ScheduleError, job_from_entry, load_jobs, with_overrides
 
 
 def _ts(text: str) -> float:
@@ -162,3 +162,18 @@ def test_the_schedule_definitions_import_no_sdk() -> None:
         )
     }
     assert {(file, module) for file, module in imported if module not in allowed} == set()
+
+
+def test_runtime_schedules_take_the_place_of_the_seed_and_a_removal_hides_a_seeded_job() -> None:
+    seed = {"kept": {"publish": "a.b", "every": 5}, "changed": {"publish": "a.b", "every": 5},
+            "removed": {"publish": "a.b", "every": 5}}  # fmt: skip
+    overrides = {
+        "changed": {"publish": "a.b", "every": 9},
+        "removed": None,
+        "added": {"task": "t", "every": 1},
+    }
+    assert with_overrides(seed, overrides) == {
+        "kept": {"publish": "a.b", "every": 5},
+        "changed": {"publish": "a.b", "every": 9},
+        "added": {"task": "t", "every": 1},
+    }

@@ -1,49 +1,40 @@
-"""`fleet beat` and `fleet schedules list|pause|resume|run|history`: the scheduled jobs."""
+"""`fleet beat` and `fleet schedules list|pause|resume|run|history|add|set|remove`: the scheduled jobs."""
 
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from infra.schedules.state import ScheduleState
-from schedules.beat import BEAT_SCHEDULE
-from schedules.jobs import Job, ScheduleError, load_jobs
+from schedules.jobs import Job, ScheduleError
 from schedules.runs import RUN_TASK, run_message
-from workers.commands.context import Context, pass_context
+from workers.commands.context import CLI_ROLE, Context, pass_context
+from workers.schedules import (
+    UnknownSchedule,
+    change_schedule,
+    configured_entries,
+    jobs_in_force,
+    schedule_state,
+    schedule_store,
+)
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime
 
 
-def scheduled_jobs(runtime: Runtime, *, check_targets: bool = True) -> list[Job]:
-    """The code's beat entries and the configured ones (`FLEET_SCHEDULES`), checked; with
-    `check_targets`, each task and event type must exist (this finalizes the Celery app)."""
+def scheduled_jobs(runtime: Runtime) -> list[Job]:
+    """The jobs in force (code, `FLEET_SCHEDULES`, runtime schedules), each task and event type
+    checked to exist (this finalizes the Celery app)."""
     try:
-        jobs = load_jobs(BEAT_SCHEDULE, runtime.settings.schedules)
+        return jobs_in_force(runtime)
     except ScheduleError as exc:
         raise click.ClickException(f"invalid schedule: {exc}") from None
-    if not check_targets:
-        return jobs
-    known_types = {route.type for route in runtime.registry.routes()}
-    unknown = [
-        f"  {job.name}: no task {job.task!r}" if job.task else f"  {job.name}: no event type {job.publish!r}"
-        for job in jobs
-        if (job.task and job.task not in runtime.app.tasks)
-        or (job.publish and job.publish not in known_types)
-    ]
-    if unknown:
-        raise click.ClickException("invalid schedules:\n" + "\n".join(unknown))
-    return jobs
-
-
-def schedule_state(runtime: Runtime) -> ScheduleState:
-    return ScheduleState(runtime.fleet().redis, runtime.settings.key_prefix)
 
 
 def run_beat(runtime: Runtime) -> None:
@@ -58,6 +49,8 @@ def run_beat(runtime: Runtime) -> None:
         state=schedule_state(runtime),
         lock_timeout=runtime.settings.beat_lock_timeout,
         queue_prefix=runtime.settings.queue_prefix,
+        reload=lambda: jobs_in_force(runtime),
+        version=schedule_store(runtime).version,
     )
     # Celery takes a scheduler class or its dotted name; a partial (called like the class) carries
     # the composition root's Redis state and settings, which a dotted name could not.
@@ -67,7 +60,7 @@ def run_beat(runtime: Runtime) -> None:
 
 @click.group("schedules")
 def schedules() -> None:
-    """List, pause, resume and run the scheduled jobs."""
+    """List, pause, resume and run the scheduled jobs; add, change and remove them while beat runs."""
 
 
 def _when(timestamp: float | None) -> str:
@@ -163,3 +156,96 @@ def history(ctx: Context, name: str, limit: int) -> None:
             f"{entry['slot']:<24} started {_when(entry['started'])}  "
             f"{entry['finished'] - entry['started']:7.2f}s  {entry['outcome']}"
         )
+
+
+def _entry_options(f: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--publish", "publish", metavar="EVENT_TYPE", help="Publish this event type."),
+            click.option("--data", "data", metavar="JSON", help="The published event's data."),
+            click.option("--task", "task", metavar="TASK", help="Call this task (by its name)."),
+            click.option("--every", type=float, metavar="SECONDS", help="Run every so many seconds."),
+            click.option("--cron", metavar="LINE", help="A cron line, e.g. '0 8 * * 1-5 Europe/Amsterdam'."),
+            click.option("--tz", metavar="ZONE", help="The cron line's time zone (default UTC)."),
+            click.option("--overlap", type=click.Choice(["skip", "allow"])),
+            click.option("--timeout", type=float, metavar="SECONDS"),
+            click.option("--catch-up/--no-catch-up", "catch_up", default=None),
+            click.option("--entry", "entry_json", metavar="JSON", help="Other keys, as in FLEET_SCHEDULES."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{what} is not JSON: {exc}") from None
+
+
+def _entry(base: dict[str, Any], entry_json: str | None, **options: Any) -> dict[str, Any]:
+    """`base` with the given options; a new `when` (every, cron) or `what` (task, publish) replaces
+    the old one."""
+    entry = dict(base)
+    if entry_json is not None:
+        extra = _json(entry_json, "--entry")
+        if not isinstance(extra, dict):
+            raise click.BadParameter("--entry is a JSON object")
+        entry.update(extra)
+    given = {key: value for key, value in options.items() if value is not None}
+    if "data" in given:
+        given["data"] = _json(given["data"], "--data")
+    for key, replaced in (("every", ("cron", "tz", "schedule")), ("cron", ("every", "schedule"))):
+        if key in given:
+            for old in replaced:
+                entry.pop(old, None)
+    for key, replaced in (("task", ("publish", "data")), ("publish", ("task", "args", "kwargs"))):
+        if key in given:
+            for old in replaced:
+                entry.pop(old, None)
+    entry.update(given)
+    return entry
+
+
+def _change(
+    ctx: Context, change: Literal["add", "set", "remove"], name: str, entry: dict[str, Any] | None
+) -> Job | None:
+    """Stored with its audit entry, under the OS user who ran the command."""
+    try:
+        return change_schedule(ctx.runtime, change, name, entry, actor=getpass.getuser(), role=CLI_ROLE)
+    except UnknownSchedule as exc:
+        raise click.ClickException(f"{exc}; `fleet schedules list` shows them") from None
+    except ScheduleError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@schedules.command()
+@click.argument("name")
+@_entry_options
+@pass_context
+def add(ctx: Context, /, name: str, entry_json: str | None, **options: Any) -> None:
+    """Add a job while beat runs (kept across restarts), e.g.
+    `fleet schedules add nightly --publish report.requested --cron '0 3 * * * Europe/Amsterdam'`."""
+    job = _change(ctx, "add", name, _entry({}, entry_json, **options))
+    click.echo(f"{name}: added ({job.describe() if job else ''})")
+
+
+@schedules.command("set")
+@click.argument("name")
+@_entry_options
+@pass_context
+def set_(ctx: Context, /, name: str, entry_json: str | None, **options: Any) -> None:
+    """Change a configured job (added at runtime or from FLEET_SCHEDULES); keys not given stay."""
+    current = configured_entries(ctx.runtime).get(name, {})
+    job = _change(ctx, "set", name, _entry(current, entry_json, **options))
+    click.echo(f"{name}: changed ({job.describe() if job else ''})")
+
+
+@schedules.command()
+@click.argument("name")
+@pass_context
+def remove(ctx: Context, name: str) -> None:
+    """Remove a configured job (one from FLEET_SCHEDULES stays removed across restarts)."""
+    _change(ctx, "remove", name, None)
+    click.echo(f"{name}: removed")
