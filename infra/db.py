@@ -95,3 +95,9 @@ def _unnest_insert(
     if returning:
         sql += f" RETURNING {returning}"
     return text(sql)
+
+
+def ping(engine: Engine) -> None:
+    """Raise unless the database answers a trivial query (readiness probes)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

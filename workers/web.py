@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from infra.db import ping
+from infra.metrics import exposition
 from infra.metrics.fleet import FleetStateCollector, scrape_registry
 from infra.metrics.graph import SubscriptionExpiryCollector
 from workers.console.app import make_console
@@ -30,8 +30,7 @@ def make_web_app(runtime: Runtime) -> Starlette:
         fleet = runtime.fleet()
 
         def database() -> None:
-            with fleet.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            ping(fleet.engine)
 
         def broker() -> None:
             with fleet.app.connection_for_write() as connection:
@@ -56,7 +55,7 @@ def make_web_app(runtime: Runtime) -> Starlette:
     )
 
     def metrics(_: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition.render(registry), media_type=exposition.CONTENT_TYPE)
 
     return Starlette(
         routes=[

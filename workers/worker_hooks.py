@@ -41,11 +41,10 @@ def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
         thread.start()
         state.update(thread=thread, heartbeats=heartbeats, hostname=hostname)
         if port := runtime.settings.worker_metrics_port:
-            from prometheus_client import start_http_server
-
+            from infra.metrics.exposition import serve
             from infra.metrics.fleet import scrape_registry
 
-            start_http_server(port, addr=runtime.settings.worker_metrics_host, registry=scrape_registry())
+            serve(port, runtime.settings.worker_metrics_host, scrape_registry())
             log.info("metrics on http://%s:%d/metrics", runtime.settings.worker_metrics_host, port)
 
     @signals.worker_shutdown.connect(weak=False)
