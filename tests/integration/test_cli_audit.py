@@ -6,10 +6,9 @@ import getpass
 
 import pytest
 
-from handlers.envelope import new_event
 from infra.audit import SqlAuditLog
-from infra.dead_letters import DeadLetter, Filter, SqlDeadLetters
 from tests.integration.conftest import FleetUnderTest
+from tests.support.dead_letters import bury_flaky_deposit
 
 pytestmark = pytest.mark.integration
 
@@ -20,24 +19,7 @@ def broker_url(redis_url: str) -> str:
 
 
 def _bury(fut: FleetUnderTest, event_id: str) -> int:
-    event = new_event("demo.flaky_requested", {"account": "a-1", "amount": 1}, source="tests", id=event_id)
-    store = SqlDeadLetters(fut.engine)
-    store.add(
-        DeadLetter(
-            handler="fleet.demo.record_flaky_deposit",
-            event_type=event.type,
-            source=event.source,
-            event_id=event.id,
-            queue="fleet.demo",
-            envelope=event.to_json().decode(),
-            attempts=4,
-            error_type="RetryableError",
-            error_message="downstream unavailable",
-            traceback="Traceback ...",
-            fingerprint=f"fp-{event_id}"[:16],
-        )
-    )
-    return int(store.find(Filter(), limit=1)[0].id)
+    return bury_flaky_deposit(fut.engine, event_id, fingerprint=f"fp-{event_id}"[:16])
 
 
 def test_dlq_replay_and_purge_and_schedule_changes_are_audited_with_the_os_user(

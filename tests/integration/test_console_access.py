@@ -11,11 +11,10 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from engine.records import DeadLetter, Filter
-from handlers.envelope import new_event
 from infra.audit import SqlAuditLog
 from infra.dead_letters import SqlDeadLetters
 from infra.settings import Settings
+from tests.support.dead_letters import bury_flaky_deposit
 from workers.bootstrap import Runtime
 from workers.console.auth import hash_password, verify_password
 from workers.web import make_web_app
@@ -71,26 +70,7 @@ def log_in(client: TestClient, name: str) -> str:
 
 
 def bury(engine: Engine, event_id: str, **data: object) -> int:
-    event = new_event(
-        "demo.flaky_requested", {"account": "a-1", "amount": 1, **data}, source="tests", id=event_id
-    )
-    store = SqlDeadLetters(engine)
-    store.add(
-        DeadLetter(
-            handler="fleet.demo.record_flaky_deposit",
-            event_type=event.type,
-            source=event.source,
-            event_id=event.id,
-            queue="fleet.demo",
-            envelope=event.to_json().decode(),
-            attempts=4,
-            error_type="RetryableError",
-            error_message="downstream unavailable (attempt 4)",
-            traceback="Traceback ...",
-            fingerprint="f00dfeedf00dfeed",
-        )
-    )
-    return int(store.find(Filter(), limit=1)[0].id)
+    return bury_flaky_deposit(engine, event_id, data=data, error_message="downstream unavailable (attempt 4)")
 
 
 def test_pages_need_a_login_and_a_wrong_password_is_refused_and_audited(
