@@ -190,9 +190,15 @@ def _as_invalid_event(exc: pydantic.ValidationError) -> InvalidEvent:
         elif error["type"] == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
             message = "must not be empty"
         problems.append((field, message))
-    field, message = problems[0]
-    if not field and ": " in message:  # model-level errors carry their field in the message
-        field, message = message.split(": ", 1)
-    return InvalidEvent(
-        field, message + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
-    )
+    named = [_split_model_error(field, message) for field, message in problems]
+    field, message = named[0]
+    others = "".join(f"; {other}: {reason}" if other else f"; {reason}" for other, reason in named[1:])
+    return InvalidEvent(field, message + others)
+
+
+def _split_model_error(field: str, message: str) -> tuple[str, str]:
+    """Model-level errors carry their field in the message: ("", "time: bad") -> ("time", "bad")."""
+    if not field and ": " in message:
+        named, reason = message.split(": ", 1)
+        return named, reason
+    return field, message

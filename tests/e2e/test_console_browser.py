@@ -39,7 +39,7 @@ def test_an_operator_replays_a_group_of_dead_letters_after_fixing_the_cause(
 
     page.goto(f"{console.url}/console/")
     page.wait_for_selector("#workers-online li")  # answered a ping: online
-    assert re.search(r"w\d+@", page.inner_text("#workers-online"))
+    assert re.search(r"w\d+-\w+@", page.inner_text("#workers-online"))
     screenshot(page, "02-overview")
     page.goto(f"{console.url}/console/workers")
     assert page.locator("tr.worker").count() == 1

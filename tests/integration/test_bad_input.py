@@ -44,7 +44,10 @@ def test_the_cli_publishes_nothing_from_a_file_with_a_bad_line_and_names_each_pr
     assert result.returncode == 1
     assert "nothing published" in result.stderr
     assert "line 2: malformed JSON" in result.stderr
-    assert "line 3: type: required attribute is missing" in result.stderr
+    assert (
+        "line 3: specversion: required attribute is missing; type: required attribute is missing"
+        in result.stderr
+    )
     assert queue_depths(fut.runtime)[fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"] == 0, "nothing was sent"
     result = fut.cli(
         "publish",

@@ -23,7 +23,7 @@ from tests.support.processes import wait_until
 # commit of a step that confirmed an order and the publication of its follow-ups.
 CRASH_AFTER_COMMIT = """
 import os
-from tasks import effects
+from engine import effects
 
 _publish = effects.Effects._publish_follow_ups
 
