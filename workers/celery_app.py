@@ -18,7 +18,7 @@ from tasks.maintenance import register_maintenance_tasks
 from tasks.orders import register_order_tasks
 from tasks.parts import TaskParts
 from tasks.schedules import register_schedule_tasks
-from workers.consumer import dead_lettering_consumer, stray_entry_sink
+from workers.consumer import StrayEntrySink, dead_lettering_consumer
 
 MAINTENANCE_QUEUE = "fleet.maintenance"
 
@@ -44,7 +44,7 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskPar
             # and every wake-up watches a quarter of the keys.
             "priority_steps": [0],
             # A queue entry that is no message is dead-lettered raw, not raised in the event loop.
-            "on_stray_entry": stray_entry_sink(lambda: fleet().dead_letters),
+            "on_stray_entry": StrayEntrySink(lambda: fleet().dead_letters),
         }
     else:
         transport_options = {"confirm_publish": True}  # RabbitMQ: a send returns once it is durable

@@ -3,7 +3,7 @@
 Stock Celery acknowledges a message it cannot decode (malformed JSON, a content type other than
 JSON) and rejects one naming an unknown task: either way the message is gone. Here both go to the
 dead-letter queue with the raw body and the reason first, then leave the broker. A body that
-is not clean UTF-8 is stored as `base64:<data>`. `stray_entry_sink` does the same for a Redis
+is not clean UTF-8 is stored as `base64:<data>`. `StrayEntrySink` does the same for a Redis
 queue entry that is no message at all (infra/redis_transport.py).
 """
 
@@ -42,10 +42,17 @@ def dead_lettering_consumer(dead_letters: Callable[[], DeadLetterStore]) -> type
     return DeadLetteringConsumer
 
 
-def stray_entry_sink(dead_letters: Callable[[], DeadLetterStore]) -> Callable[[bytes, str, str], None]:
-    """Dead-letters a Redis queue entry that is not a message, raw; raises if the store fails."""
+class StrayEntrySink:
+    """Dead-letters a Redis queue entry that is not a message, raw; raises if the store fails.
 
-    def bury_stray(raw: bytes, queue: str, reason: str) -> None:
+    It rides in the broker's transport options, which a worker's `stats` reply encodes as JSON:
+    `__json__` (kombu's encoder hook) names it there.
+    """
+
+    def __init__(self, dead_letters: Callable[[], DeadLetterStore]) -> None:
+        self._dead_letters = dead_letters
+
+    def __call__(self, raw: bytes, queue: str, reason: str) -> None:
         letter = DeadLetter(
             handler="fleet.consumer",
             event_type="?",
@@ -59,10 +66,11 @@ def stray_entry_sink(dead_letters: Callable[[], DeadLetterStore]) -> Callable[[b
             traceback="",
             fingerprint=fingerprint("StrayEntry@consumer", None),
         )
-        dead_letters().add(letter)
+        self._dead_letters().add(letter)
         log.error("stray entry on %s dead-lettered: %s", queue, reason)
 
-    return bury_stray
+    def __json__(self) -> str:
+        return "dead-letter store"
 
 
 def _bury(dead_letters: Callable[[], DeadLetterStore], message: Any, exc: Exception) -> None:
