@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     queue_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.:-]*$")
     """Prefix of every broker queue name, so several fleets can share one broker; a `.` is added
     unless it ends in a separator (`acc2` gives `acc2.fleet.demo`). Build names with `queue_name`."""
+    claim_leases: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
+    """`email.send=300,...`: the lease of a claim route's events, in seconds, in place of the
+    routing table's; each event's handler may run 0.9 of it before its process is killed."""
     beat_lock_timeout: float = Field(10.0, ge=1, le=300)
     """Seconds the beat leader lock lasts unless extended: a standby beat fires jobs at most this
     long after the leader died (infra/schedules/leader.py)."""
@@ -217,7 +220,7 @@ class Settings(BaseSettings):
         except json.JSONDecodeError as exc:
             raise ValueError(f"not JSON: {exc}") from None
 
-    @field_validator("rate_limits", mode="before")
+    @field_validator("rate_limits", "claim_leases", mode="before")
     @classmethod
     def _parse_limits(cls, value: object) -> object:
         if not isinstance(value, str):
