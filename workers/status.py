@@ -66,6 +66,7 @@ def metric_probes(runtime: Runtime) -> dict[str, Callable[[], Any]]:
         },
         "outbox": fleet.outbox.backlog,
         "workers": lambda: len(fleet.stores.heartbeats.online()),
+        "history_dropped": fleet.stores.dropped_history.total,
     }
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from infra.metrics.directory import ENV
@@ -61,10 +61,6 @@ SCRAPE_ERRORS = Counter(
     "fleet_scrape_errors",
     "Scrape-time readers that failed (their gauges were left out of that scrape), by reader.",
     ["collector"],
-)
-HISTORY_DROPPED = Counter(
-    "fleet_history_dropped",
-    "Event history entries a worker could not write and gave up on (the events took effect).",
 )
 
 
@@ -110,7 +106,7 @@ class FleetStateCollector(Collector):
     def __init__(self, probes: Callable[[], dict[str, Callable[[], Any]]]) -> None:
         self._probes = probes
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         state: dict[str, Any] = {}
         for name, probe in self._probes().items():
             try:
@@ -133,6 +129,13 @@ class FleetStateCollector(Collector):
         yield _family(
             "fleet_workers_online", "Worker processes with a fresh heartbeat.", None, state.get("workers")
         )
+        dropped = CounterMetricFamily(
+            "fleet_history_dropped",
+            "Event history entries workers gave up writing (their events took effect), read from Redis.",
+        )
+        if (count := state.get("history_dropped")) is not None:
+            dropped.add_metric([], float(count))
+        yield dropped
 
 
 class GuardedCollector(Collector):

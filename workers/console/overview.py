@@ -72,6 +72,7 @@ def overview(runtime: Runtime) -> dict[str, Any]:
         "dead_letter_groups": len(fleet.dead_letters.groups(Filter())),
         "retries_waiting": fleet.delayed.size(),
         "outbox_backlog": fleet.outbox.backlog(),
+        "history_dropped": from_broker("history drops", fleet.stores.dropped_history.total, problems),
         "workers": from_broker("workers", lambda: workers_online(runtime), problems) or [],
         "broker_problems": problems,
     }
