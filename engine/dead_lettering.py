@@ -73,15 +73,6 @@ def _bury(
     group: str,
 ) -> None:
     error_type = type(exc).__name__
-    log.error(
-        "%s %s/%s dead-lettered after %d attempts: %s: %s",
-        event_type,
-        source,
-        event_id,
-        attempts,
-        error_type,
-        exc,
-    )
     store.add(
         DeadLetter(
             handler=route.name,
@@ -96,4 +87,14 @@ def _bury(
             traceback=trace,
             fingerprint=group,
         )
+    )
+    # Logged once it is kept: a store that cannot be reached leaves the message to run again.
+    log.error(
+        "%s %s/%s dead-lettered after %d attempts: %s: %s",
+        event_type,
+        source,
+        event_id,
+        attempts,
+        error_type,
+        exc,
     )

@@ -5,7 +5,8 @@
   first and writes everything in one guarded statement (`GuardedWrites`); any other
   route, or one whose handler raised, takes the ledger rows first in a transaction and runs the
   handlers of the new events only;
-- claim: a leased claim committed before the handler's outside effect, completed after;
+- claim: a leased claim committed before the handler's outside effect, completed after; the
+  handler runs under a deadline of `CLAIM_BUDGET` x the lease from its own claim (`deadline`);
 - natural: the handler's effect is idempotent by itself.
 
 Follow-up events are published right after the commit and their outbox rows deleted; what a
@@ -18,6 +19,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -38,6 +40,12 @@ from handlers.ports import Clock, Publisher
 from handlers.registry import Idempotency, Registry, Route
 
 log = logging.getLogger("fleet.effects")
+CLAIM_BUDGET = 0.9
+"""The share of a claim's lease its handler may run: the rest covers the completion's commit."""
+
+
+def no_deadline(seconds: float, what: str) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,9 @@ class Effects:
     """Ports that only buffer rows to insert (transactional routes only)."""
     guarded: GuardedWrites | None = None
     """Writes an insert-only route's rows with its ledger rows in one statement, where supported."""
+    deadline: Callable[[float, str], AbstractContextManager[None]] = no_deadline
+    """Ends the process if a claimed event's handler outruns its budget (infra/claim_deadline.py):
+    the budget follows each event, never the message it came in."""
 
     def transactional(self, route: Route, events: list[Event], attempt: int) -> list[tuple[Event, Entry]]:
         """Each event with HANDLED or DUPLICATE, once they are committed; raises if a handler did
@@ -84,7 +95,8 @@ class Effects:
         if event.key in claims.busy:
             return claims.busy[event.key]
         try:
-            follow_ups = self._call(route, event, attempt, {})
+            with self.deadline(route.lease * CLAIM_BUDGET, f"{route.type} {event.source}/{event.id}"):
+                follow_ups = self._call(route, event, attempt, {})
         except BaseException:
             self.ledger.release(route.name, event.key, owner)
             raise

@@ -7,6 +7,7 @@ circuit-breaker policy. The domain issues add rows; nothing registers itself by 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,20 @@ class Registry:
             return self._by_type[event_type]
         except KeyError:
             raise UnknownEventType(event_type) from None
+
+    def with_leases(self, leases: Mapping[str, float]) -> Registry:
+        """This table with the claim leases of some event types set by configuration."""
+        routes = dict(self._by_type)
+        for event_type, lease in leases.items():
+            route = self.route_for(event_type)
+            if route.idempotency is not Idempotency.CLAIM:
+                raise ValueError(
+                    f"{event_type!r} is a {route.idempotency} route: only claim routes have a lease"
+                )
+            if lease <= 0:
+                raise ValueError(f"{event_type!r}: a lease must be positive, not {lease}")
+            routes[event_type] = dataclasses.replace(route, lease=lease)
+        return Registry(routes)
 
     def route_for_task(self, task: str) -> Route | None:
         return self._by_task.get(task)

@@ -8,6 +8,7 @@ broker and runs again later, and no event spends an attempt or reaches the dead-
 from __future__ import annotations
 
 import kombu.exceptions
+import psycopg
 import redis.exceptions
 import sqlalchemy.exc
 
@@ -18,6 +19,9 @@ INFRASTRUCTURE_FAILURES: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     kombu.exceptions.OperationalError,
+    # The driver's own, where a path reaches it without SQLAlchemy's translation (a pool's connect)
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
 )
 
 

@@ -85,7 +85,12 @@ class SqlGuardedWrites:
         CPU as the statement itself. Driver errors leave as SQLAlchemy's (infra/failures.py
         knows those), and a connection that broke is not put back."""
         dbapi = self._engine.dialect.loaded_dbapi
-        connection = self._engine.raw_connection()
+        try:
+            # The pool's connect is no SQLAlchemy execution: a refused connection leaves it as the
+            # driver's error, translated here like the statement's.
+            connection = self._engine.raw_connection()
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=self._engine.dialect) from exc
         try:
             return list(connection.driver_connection.execute(sql, params))  # type: ignore[union-attr]
         except dbapi.Error as exc:

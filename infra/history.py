@@ -3,7 +3,10 @@
 Workers append an entry per outcome (handled, duplicate, retry scheduled, dead-lettered, ...)
 through `BufferedHistory`, which writes them in the background, many messages' entries to a
 statement, so history costs a message nothing on its way. History is observability, not state:
-entries still buffered when a worker is killed (at most `FLUSH_INTERVAL` of them) are lost.
+a write the database cannot take now is tried again (up to `MAX_WAITING` entries); entries given
+up on (refused, overflowing, unwritten at a pool process's exit) are counted in Redis
+(`DroppedHistory`: `fleet_history_dropped_total`, the console's overview). Entries buffered in a
+SIGKILLed process (at most `FLUSH_INTERVAL` of them) are lost uncounted.
 The console reads it by event id, type or correlation id. History is bounded by age: the
 retention sweep (`SqlHistory.prune`) deletes entries older than the retention, and nothing
 else is ever deleted, so the console needs no process memory to show the past.
@@ -13,18 +16,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import redis
 from sqlalchemy import Connection, Engine, delete, func, or_, select
 
+from infra import keys
 from infra.db import insert_rows
+from infra.failures import is_infrastructure_failure
 from infra.schema import event_history
 
 log = logging.getLogger("fleet.history")
 FLUSH_INTERVAL = 2.0
 """Seconds a history entry may wait in a worker before it is written."""
+MAX_WAITING = 10_000
+"""Entries a worker keeps through a database outage; older ones beyond it are dropped (counted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +114,44 @@ class HistoryWriter(Protocol):
     def append(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
 
+class DroppedHistory:
+    """The count of history entries given up on, in Redis for every process and machine to read.
+    A count Redis cannot take now is added to the next one."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._redis = client
+        self._key = keys.history_dropped(prefix)
+        self._uncounted = 0
+
+    def add(self, count: int) -> None:
+        self._uncounted += count
+        try:
+            self._redis.incrby(self._key, self._uncounted)
+        except redis.RedisError as exc:
+            log.warning("%d dropped history entries not counted yet: %s", self._uncounted, exc)
+            return
+        self._uncounted = 0
+
+    def total(self) -> int:
+        return int(self._redis.get(self._key) or 0)
+
+
 class BufferedHistory:
     """Collects entries and writes them from a daemon thread every `interval` seconds (or as soon
     as `batch` wait). Started on first use, so each forked pool process runs its own thread."""
 
-    def __init__(self, history: SqlHistory, *, interval: float = FLUSH_INTERVAL, batch: int = 1000) -> None:
+    def __init__(
+        self,
+        history: SqlHistory,
+        *,
+        interval: float = FLUSH_INTERVAL,
+        batch: int = 1000,
+        dropped: Callable[[int], None] = lambda count: None,
+    ) -> None:
         self._history = history
         self._interval = interval
         self._batch = batch
+        self._dropped = dropped
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -134,10 +172,33 @@ class BufferedHistory:
     def flush(self) -> None:
         with self._lock:
             rows, self._rows = self._rows, []
+        if not rows:
+            return
         try:
             self._history.append(rows)
-        except Exception:  # the effects stand; losing their history is not worth a redelivery
-            log.warning("%d history entries not written", len(rows), exc_info=True)
+        except Exception as exc:  # the effects stand; losing their history is not worth a redelivery
+            if is_infrastructure_failure(exc):  # the database is away: keep them for the next flush
+                with self._lock:
+                    self._rows[:0] = rows
+                    overflow = max(0, len(self._rows) - MAX_WAITING)
+                    del self._rows[:overflow]
+                log.warning("%d history entries wait for the database: %s", len(rows), exc)
+                self._drop(overflow)
+            else:
+                log.warning("%d history entries refused by the database", len(rows), exc_info=True)
+                self._drop(len(rows))
+
+    def close(self) -> None:
+        """Write what waits; count what cannot be written (the process is leaving)."""
+        self.flush()
+        with self._lock:
+            rows, self._rows = self._rows, []
+        self._drop(len(rows))
+
+    def _drop(self, count: int) -> None:
+        if count:
+            log.warning("%d history entries dropped", count)
+            self._dropped(count)
 
     def _run(self) -> None:
         while True:

@@ -19,6 +19,8 @@ from infra.ingress.webhook_sources import WebhookSource
 
 RABBITMQ_COUNTDOWN_LIMIT = 1500.0
 """The longest countdown a worker may hold on RabbitMQ: 25 min, under its consumer_timeout (30)."""
+QUEUE_PREFIX_SEPARATORS = ".:-_"
+"""A queue prefix ending in one of these is used as it is; any other gets a `.`."""
 
 
 class Settings(BaseSettings):
@@ -51,7 +53,11 @@ class Settings(BaseSettings):
     key_prefix: str = Field("fleet", pattern=r"^[A-Za-z0-9_.:-]+$")
     """Prefix of every Redis key the fleet writes (see infra/keys.py)."""
     queue_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.:-]*$")
-    """Prefix of every broker queue name, so several fleets can share one broker."""
+    """Prefix of every broker queue name, so several fleets can share one broker; a `.` is added
+    unless it ends in a separator (`acc2` gives `acc2.fleet.demo`). Build names with `queue_name`."""
+    claim_leases: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
+    """`email.send=300,...`: the lease of a claim route's events, in seconds, in place of the
+    routing table's; each event's handler may run 0.9 of it before its process is killed."""
     beat_lock_timeout: float = Field(10.0, ge=1, le=300)
     """Seconds the beat leader lock lasts unless extended: a standby beat fires jobs at most this
     long after the leader died (infra/schedules/leader.py)."""
@@ -178,6 +184,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
         return value
 
+    @field_validator("queue_prefix")
+    @classmethod
+    def _separated_prefix(cls, value: str) -> str:
+        return value + "." if value and value[-1] not in QUEUE_PREFIX_SEPARATORS else value
+
+    def queue_name(self, queue: str) -> str:
+        """The broker's name of one of the fleet's queues (`fleet.demo`), with this fleet's prefix."""
+        return self.queue_prefix + queue
+
     @field_validator("graph_jwks_url")
     @classmethod
     def _fetchable_keys(cls, value: str) -> str:
@@ -205,7 +220,7 @@ class Settings(BaseSettings):
         except json.JSONDecodeError as exc:
             raise ValueError(f"not JSON: {exc}") from None
 
-    @field_validator("rate_limits", mode="before")
+    @field_validator("rate_limits", "claim_leases", mode="before")
     @classmethod
     def _parse_limits(cls, value: object) -> object:
         if not isinstance(value, str):

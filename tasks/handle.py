@@ -17,7 +17,7 @@ from typing import Any
 from celery import Celery, Task
 
 from engine.dispatch import Delivery, Dispatcher
-from handlers.registry import Idempotency, Route
+from handlers.registry import Route
 from infra.failures import is_infrastructure_failure
 
 log = logging.getLogger("fleet.tasks")
@@ -25,12 +25,9 @@ INFRA_RETRY_DELAY = 5.0
 
 
 def register_route_task(app: Celery, route: Route, dispatcher: Callable[[], Dispatcher]) -> None:
-    options: dict[str, Any] = {}
-    if route.idempotency is Idempotency.CLAIM:
-        # Killed before its lease ends, so no successor runs it while it still might.
-        options["time_limit"] = max(1.0, route.lease * 0.9)
-
-    @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None, **options)
+    # No time limit on the message: each event of a claim route is killed before its own lease
+    # ends (engine/effects.py `deadline`), however many events the message carries.
+    @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None)
     def handle(self: Task[Any, Any], events: list[Any], attempt: int = 0) -> dict[str, int]:
         due = getattr(self.request, "fleet_due", None)  # a header of ours (infra/publisher.py)
         delivery = Delivery(

@@ -20,11 +20,13 @@ def register_maintenance_tasks(app: Celery, fleet: Callable[[], TaskParts]) -> N
     @app.task(name="fleet.outbox.relay", ignore_result=True)
     def relay_outbox() -> int:
         container = fleet()
-        pending = container.outbox.pending(older_than=container.clock.now() - OUTBOX_GRACE)
-        if pending:
-            container.publisher.publish([event for _, event in pending])
-            container.outbox.remove([row_id for row_id, _ in pending])
-        return len(pending)
+        relayed = container.outbox.relay(
+            older_than=container.clock.now() - OUTBOX_GRACE,
+            check=lambda event: container.publisher.messages([event]),
+            publish=container.publisher.publish,
+            dead_letters=container.dead_letters,
+        )
+        return relayed.published
 
     @app.task(name="fleet.history.prune", ignore_result=True)
     def prune_history() -> int:

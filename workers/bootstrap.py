@@ -22,6 +22,7 @@ from engine.effects import Effects, check_wiring
 from handlers.orders.ports import OrderDeadlines
 from handlers.ports import Clock, Publisher
 from handlers.registry import Registry
+from infra.claim_deadline import claim_deadline
 from infra.db import make_engine
 from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
@@ -141,6 +142,7 @@ class Fleet:
             transaction_ports=transaction_ports,
             insert_ports=insert_ports,
             guarded=stores.guarded_writes,
+            deadline=claim_deadline,
         )
         return Dispatcher(
             registry=self.registry,
@@ -182,7 +184,7 @@ class Runtime:
         from workers.celery_app import make_app
 
         self.settings = settings
-        self.registry = registry or Registry()
+        self.registry = registry or Registry().with_leases(settings.claim_leases)
         self._fleet: Fleet | None = None
         self._pid = os.getpid()
         self.app = make_app(settings, self.registry, self.fleet)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.records import Filter
@@ -50,15 +51,22 @@ def oldest_ages(runtime: Runtime, now: float) -> dict[str, float]:
     return ages
 
 
-def metric_probes(runtime: Runtime) -> dict[str, Any]:
-    """The state behind the scrape-time gauges (infra/metrics/fleet.py FleetStateCollector)."""
+def metric_probes(runtime: Runtime) -> dict[str, Callable[[], Any]]:
+    """The readers of the state behind the scrape-time gauges (infra/metrics/fleet.py
+    FleetStateCollector), each run on its own so one store down costs only its gauges."""
     fleet = runtime.fleet()
     return {
-        "queue_depth": queue_depths(runtime),
-        "queue_oldest_age": oldest_ages(runtime, time.time()),
-        "dead_letters": {"dead": 0, "replayed": 0, "archived": 0, **fleet.dead_letters.counts_by_status()},
-        "outbox": fleet.outbox.backlog(),
-        "workers": len(fleet.stores.heartbeats.online()),
+        "queue_depth": lambda: queue_depths(runtime),
+        "queue_oldest_age": lambda: oldest_ages(runtime, time.time()),
+        "dead_letters": lambda: {
+            "dead": 0,
+            "replayed": 0,
+            "archived": 0,
+            **fleet.dead_letters.counts_by_status(),
+        },
+        "outbox": fleet.outbox.backlog,
+        "workers": lambda: len(fleet.stores.heartbeats.online()),
+        "history_dropped": fleet.stores.dropped_history.total,
     }
 
 

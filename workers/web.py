@@ -13,6 +13,7 @@ from infra.db import ping
 from infra.metrics import exposition
 from infra.metrics.fleet import FleetStateCollector, scrape_registry
 from infra.metrics.graph import SubscriptionExpiryCollector
+from infra.migrate import missing_revision
 from workers.console.app import make_console
 from workers.ingress import ingress_routes
 from workers.status import metric_probes, schedule_collector
@@ -31,6 +32,8 @@ def make_web_app(runtime: Runtime) -> Starlette:
 
         def database() -> None:
             ping(fleet.engine)
+            if missing := missing_revision(fleet.engine):
+                checks["schema"] = missing
 
         def broker() -> None:
             with fleet.app.connection_for_write() as connection:
@@ -42,16 +45,19 @@ def make_web_app(runtime: Runtime) -> Starlette:
                 checks[name] = "ok"
             except Exception as exc:
                 checks[name] = f"unreachable: {type(exc).__name__}"
+        checks.setdefault("schema", "ok" if checks["database"] == "ok" else "unknown")
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     registry = scrape_registry(
-        [
-            FleetStateCollector(lambda: metric_probes(runtime)),
-            schedule_collector(runtime),
+        {
+            "fleet_state": FleetStateCollector(lambda: metric_probes(runtime)),
+            "schedules": schedule_collector(runtime),
             # A lambda: the fleet (its engine) is built at the first scrape, in the serving process.
-            SubscriptionExpiryCollector(lambda: runtime.fleet().domains.graph.stored_subscriptions.all()),  # noqa: PLW0108
-        ]
+            "graph_subscriptions": SubscriptionExpiryCollector(
+                lambda: runtime.fleet().domains.graph.stored_subscriptions.all()  # noqa: PLW0108
+            ),
+        }
     )
 
     def metrics(_: Request) -> Response:

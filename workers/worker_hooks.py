@@ -62,6 +62,6 @@ def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
 
         mark_process_dead(pid or os.getpid())
         try:  # what the pool process handled last is still worth a line in the history
-            runtime.fleet().stores.history_writer.flush()
+            runtime.fleet().stores.history_writer.close()
         except Exception as exc:
             log.warning("history entries not written at exit: %s", exc)

@@ -6,22 +6,26 @@ the files. The directory must be known before `prometheus_client` is imported, s
 entry point sets it first thing (infra/metrics/directory.py, workers/entry.py). Gauges about the
 fleet's state (queue depths, DLQ size, outbox backlog, workers online) are read at scrape time
 by `FleetStateCollector`, so they are right whichever process is asked and need no sampling job.
+A scrape-time reader that fails (a database down or not migrated) leaves its gauges out and is
+counted in `fleet_scrape_errors_total`; the rest of the scrape is served.
 
 Labels are bounded: event type, handler, queue, outcome; never an event id.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from infra.metrics.directory import ENV
 
+log = logging.getLogger("fleet.metrics")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 EVENTS_RECEIVED = Counter(
@@ -52,6 +56,11 @@ EVENTS_IN_PROGRESS = Gauge(
     "Events being handled right now.",
     ["handler"],
     multiprocess_mode="livesum",
+)
+SCRAPE_ERRORS = Counter(
+    "fleet_scrape_errors",
+    "Scrape-time readers that failed (their gauges were left out of that scrape), by reader.",
+    ["collector"],
 )
 
 
@@ -91,13 +100,19 @@ def mark_process_dead(pid: int) -> None:
 
 
 class FleetStateCollector(Collector):
-    """Gauges read at scrape time from the fleet's stores; `probes` name what to read."""
+    """Gauges read at scrape time from the fleet's stores; `probes` name a reader per gauge, and a
+    reader that fails leaves its gauge out (counted in `fleet_scrape_errors_total`)."""
 
-    def __init__(self, probes: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, probes: Callable[[], dict[str, Callable[[], Any]]]) -> None:
         self._probes = probes
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        state = self._probes()
+    def collect(self) -> Iterator[Metric]:
+        state: dict[str, Any] = {}
+        for name, probe in self._probes().items():
+            try:
+                state[name] = probe()
+            except Exception as exc:
+                _scrape_failed(f"fleet_state.{name}", exc)
         yield _family(
             "fleet_queue_depth", "Messages waiting in each broker queue.", "queue", state.get("queue_depth")
         )
@@ -114,6 +129,34 @@ class FleetStateCollector(Collector):
         yield _family(
             "fleet_workers_online", "Worker processes with a fresh heartbeat.", None, state.get("workers")
         )
+        dropped = CounterMetricFamily(
+            "fleet_history_dropped",
+            "Event history entries workers gave up writing (their events took effect), read from Redis.",
+        )
+        if (count := state.get("history_dropped")) is not None:
+            dropped.add_metric([], float(count))
+        yield dropped
+
+
+class GuardedCollector(Collector):
+    """`collector`'s metrics, or none when it fails: one reader down costs its gauges, not the scrape."""
+
+    def __init__(self, name: str, collector: Collector) -> None:
+        self._name = name
+        self._collector = collector
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            metrics = list(self._collector.collect())
+        except Exception as exc:
+            _scrape_failed(self._name, exc)
+            return iter(())
+        return iter(metrics)
+
+
+def _scrape_failed(name: str, exc: Exception) -> None:
+    log.warning("metrics: %s left out of this scrape: %s: %s", name, type(exc).__name__, exc)
+    SCRAPE_ERRORS.labels(name).inc()
 
 
 def _family(name: str, documentation: str, label: str | None, values: Any) -> GaugeMetricFamily:
@@ -133,13 +176,15 @@ class _ThisProcess(Collector):
         yield from REGISTRY.collect()
 
 
-def scrape_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
-    """A registry summing every process's samples in the directory, plus `extra` collectors."""
+def scrape_registry(extra: Mapping[str, Collector] | None = None) -> CollectorRegistry:
+    """A registry summing every process's samples in the directory, plus `extra` collectors by
+    name, each guarded (`GuardedCollector`). They are collected first, so a scrape's own errors
+    are counted in the samples it serves."""
     registry = CollectorRegistry()
+    for name, collector in (extra or {}).items():
+        registry.register(GuardedCollector(name, collector))
     if os.environ.get(ENV):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:  # a one-shot process, or a test's own app: this process's samples only
         registry.register(_ThisProcess())
-    for collector in extra:
-        registry.register(collector)
     return registry

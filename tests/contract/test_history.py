@@ -43,3 +43,26 @@ def test_pruning_removes_only_entries_older_than_the_cut(store_engine: Engine) -
     )
     assert history.prune(older_than=2.5) == 2
     assert [entry.at for entry in history.search()] == [3.0]
+
+
+def test_buffered_history_waits_out_a_database_outage_and_counts_what_it_gives_up(engine: Engine) -> None:
+    from infra.db import make_engine
+    from infra.history import BufferedHistory
+
+    event = new_event("demo.deposit_recorded", {"account": "a", "amount": 1}, source="tests", id="kept-1")
+    row = entry_row(event, Outcome.HANDLED, handler="h", attempt=1, at=1.0)
+    dropped: list[int] = []
+    away = make_engine("postgresql://postgres@127.0.0.1:1/nowhere")  # refused: the database is away
+    buffered = BufferedHistory(SqlHistory(away), dropped=dropped.append)
+    buffered.append([row, row])
+    buffered.flush()
+    assert dropped == [], "a database away is waited for, not given up on"
+    buffered.close()
+    assert dropped == [2], "what a leaving process could not write is counted"
+    away.dispose()
+
+    written = BufferedHistory(SqlHistory(engine), dropped=dropped.append)
+    written.append([row])
+    written.close()
+    assert dropped == [2]
+    assert [entry.event_id for entry in SqlHistory(engine).timeline("kept-1")] == ["kept-1"]

@@ -35,7 +35,7 @@ def _fleet(broker_url: str, redis_url: str, postgres_url: str) -> Fleet:
 def fleet(postgres_url: str, redis_url: str) -> Iterator[Fleet]:
     fleet = _fleet(redis_url, redis_url, postgres_url)
     yield fleet
-    fleet.redis.delete(fleet.settings.queue_prefix + QUEUE)
+    fleet.redis.delete(fleet.settings.queue_name(QUEUE))
     fleet.close()
 
 
@@ -45,7 +45,7 @@ def deposits(*ids: str) -> list[Event]:
 
 def _queued(fleet: Fleet) -> list[dict[str, Any]]:
     """The queue's messages, oldest first, as kombu stored them."""
-    raw = fleet.redis.lrange(fleet.settings.queue_prefix + QUEUE, 0, -1)
+    raw = fleet.redis.lrange(fleet.settings.queue_name(QUEUE), 0, -1)
     return [json.loads(message) for message in reversed(raw)]  # type: ignore[union-attr]
 
 
@@ -87,7 +87,7 @@ def test_a_send_is_one_lpush_per_queue_and_no_other_command(fleet: Fleet, redis_
             logs.append(log.commands)
         return logs
 
-    demo, cache = fleet.settings.queue_prefix + QUEUE, fleet.settings.queue_prefix + "fleet.cache"
+    demo, cache = fleet.settings.queue_name(QUEUE), fleet.settings.queue_name("fleet.cache")
     try:
         one_queue, two_queues = asyncio.run(sends())
         assert one_queue == [f"LPUSH {demo}"]
@@ -130,7 +130,7 @@ def test_a_broker_gone_is_an_error_at_once_and_back_it_takes_sends_again(
         ]
     finally:
         proxy.stop()
-        fleet.redis.delete(fleet.settings.queue_prefix + QUEUE)
+        fleet.redis.delete(fleet.settings.queue_name(QUEUE))
         fleet.close()
 
 

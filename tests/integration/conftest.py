@@ -40,7 +40,7 @@ def fleet_env(broker_url: str, redis_url: str, postgres_url: str, engine: Engine
         "FLEET_BROKER_URL": broker_url,
         "FLEET_REDIS_URL": redis_url,
         "FLEET_DATABASE_URL": postgres_url,
-        "FLEET_QUEUE_PREFIX": f"t{run}.",
+        "FLEET_QUEUE_PREFIX": f"t{run}",  # no separator: the fleet adds its own (t1234.fleet.demo)
         "FLEET_KEY_PREFIX": f"t{run}",
         "FLEET_VISIBILITY_TIMEOUT": "10",  # a dead worker's messages come back within seconds
         "FLEET_ETA_MAX": "5",

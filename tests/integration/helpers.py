@@ -23,7 +23,7 @@ def send_raw(
     runtime: Any, queue_name: str, body: bytes, *, content_type: str, headers: dict[str, Any]
 ) -> None:
     """Put bytes on a fleet queue as a producer that bypasses the fleet's API would."""
-    queue = runtime.app.amqp.queues[runtime.settings.queue_prefix + queue_name]
+    queue = runtime.app.amqp.queues[runtime.settings.queue_name(queue_name)]
     with runtime.app.connection_for_write() as connection:
         connection.Producer().publish(
             body,

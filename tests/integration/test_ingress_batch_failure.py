@@ -48,8 +48,8 @@ def test_a_batch_that_fails_halfway_is_refused_whole_and_its_retry_takes_effect_
     fleet_under_test: FleetUnderTest,
 ) -> None:
     proxy, through_proxy = TcpProxy.before(fleet_under_test.env["FLEET_BROKER_URL"])
-    prefix = fleet_under_test.env["FLEET_QUEUE_PREFIX"]
-    deposits_queue, cache_queue = prefix + "fleet.demo", prefix + "fleet.cache"
+    queue_name = fleet_under_test.runtime.settings.queue_name
+    deposits_queue, cache_queue = queue_name("fleet.demo"), queue_name("fleet.cache")
     try:
         _, base = start_web(
             fleet_under_test, env={"FLEET_BROKER_URL": through_proxy, "FLEET_BATCH_SIZE": str(BATCH_SIZE)}

@@ -82,6 +82,6 @@ def test_the_web_process_reports_dead_letters_workers_and_queues_at_scrape_time(
         samples = _samples(client.get("/metrics").text)
     assert _value(samples, "fleet_dead_letters", status="dead") == 2
     assert _value(samples, "fleet_workers_online") == 1
-    queue = fut.runtime.settings.queue_prefix + "fleet.demo"
+    queue = fut.runtime.settings.queue_name("fleet.demo")
     assert _value(samples, "fleet_queue_depth", queue=queue) == 0
     assert _value(samples, "fleet_outbox_backlog") == 0

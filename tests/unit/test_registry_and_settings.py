@@ -67,3 +67,20 @@ def test_bad_settings_are_refused_naming_the_variable(
         Settings()
     location = caught.value.errors()[0]["loc"]
     assert not location or location[0] == name.removeprefix("FLEET_").lower()
+
+
+@pytest.mark.parametrize(
+    ("prefix", "queue"),
+    [
+        ("", "fleet.demo"),
+        ("acc2", "acc2.fleet.demo"),
+        ("acc2.", "acc2.fleet.demo"),
+        ("acc2:", "acc2:fleet.demo"),
+        ("acc2-", "acc2-fleet.demo"),
+        ("acc2_", "acc2_fleet.demo"),
+    ],
+)
+def test_a_queue_prefix_is_separated_from_the_queue_name(prefix: str, queue: str) -> None:
+    settings = Settings(queue_prefix=prefix)
+    assert settings.queue_name("fleet.demo") == queue
+    assert Settings(queue_prefix=settings.queue_prefix).queue_prefix == settings.queue_prefix

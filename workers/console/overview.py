@@ -72,6 +72,7 @@ def overview(runtime: Runtime) -> dict[str, Any]:
         "dead_letter_groups": len(fleet.dead_letters.groups(Filter())),
         "retries_waiting": fleet.delayed.size(),
         "outbox_backlog": fleet.outbox.backlog(),
+        "history_dropped": from_broker("history drops", fleet.stores.dropped_history.total, problems),
         "workers": from_broker("workers", lambda: workers_online(runtime), problems) or [],
         "broker_problems": problems,
     }
@@ -79,9 +80,9 @@ def overview(runtime: Runtime) -> dict[str, Any]:
 
 def queue_rates(runtime: Runtime, problems: list[str]) -> list[dict[str, Any]]:
     """Per queue: depth now, and events in (published) and out (handled or failed) per minute."""
-    prefix = runtime.settings.queue_prefix
-    queue_of_type = {route.type: prefix + route.queue for route in runtime.registry.routes()}
-    queue_of_task = {route.task: prefix + route.queue for route in runtime.registry.routes()}
+    name = runtime.settings.queue_name
+    queue_of_type = {route.type: name(route.queue) for route in runtime.registry.routes()}
+    queue_of_task = {route.task: name(route.queue) for route in runtime.registry.routes()}
     rates: dict[str, dict[str, float]] = defaultdict(lambda: {"in": 0.0, "out": 0.0})
     per_minute_factor = 60.0 / RATE_WINDOW
     for event_type, handler, outcome, count in by_route(

@@ -15,7 +15,7 @@ from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
 from infra.guarded_writes import SqlGuardedWrites
 from infra.heartbeats import RedisHeartbeats
-from infra.history import BufferedHistory, SqlHistory
+from infra.history import BufferedHistory, DroppedHistory, SqlHistory
 from infra.ledger import SqlLedger
 from infra.outbox import SqlOutbox
 from infra.settings import Settings
@@ -66,7 +66,11 @@ class Stores:
 
     @cached_property
     def history_writer(self) -> BufferedHistory:
-        return BufferedHistory(self.history)
+        return BufferedHistory(self.history, dropped=self.dropped_history.add)
+
+    @cached_property
+    def dropped_history(self) -> DroppedHistory:
+        return DroppedHistory(self.redis, self.settings.key_prefix)
 
     @cached_property
     def heartbeats(self) -> RedisHeartbeats:
