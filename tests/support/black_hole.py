@@ -24,6 +24,10 @@ class BlackHole:
         self._swallowed: list[socket.socket] = []
         self._passing = threading.Event()
         self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self.most_waiting = 0
+        """The most clients left waiting at once (each until it gave up and closed)."""
 
     @property
     def url(self) -> str:
@@ -54,8 +58,22 @@ class BlackHole:
                 return
             if self._passing.is_set() and self._target is not None:
                 threading.Thread(target=self._pass, args=(connection,), daemon=True).start()
-            else:
-                self._swallowed.append(connection)  # held open, never read, never answered
+            else:  # held open, never answered; read only to see when the client gives up
+                self._swallowed.append(connection)
+                threading.Thread(target=self._swallow, args=(connection,), daemon=True).start()
+
+    def _swallow(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._waiting += 1
+            self.most_waiting = max(self.most_waiting, self._waiting)
+        try:
+            while connection.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def _pass(self, client: socket.socket) -> None:
         assert self._target is not None
@@ -64,8 +82,12 @@ class BlackHole:
         except OSError:
             client.close()
             return
-        threading.Thread(target=_pipe, args=(server, client), daemon=True).start()
+        back = threading.Thread(target=_pipe, args=(server, client), daemon=True)
+        back.start()
         _pipe(client, server)
+        back.join()
+        client.close()
+        server.close()
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:

@@ -57,11 +57,12 @@ def test_a_black_holed_graph_leaves_deposits_flowing_and_its_events_take_effect_
 ) -> None:
     hole = BlackHole(graph_standin.url).start()
     try:
-        # Production settings but the timeout: no FLEET_DOWNSTREAM_SLOTS, so a pool of 2 keeps one
-        # process free of Graph; a 1 s timeout makes the breaker open within seconds.
-        unreachable = {"FLEET_GRAPH_BASE_URL": hole.url, "FLEET_GRAPH_TIMEOUT": "1"}
+        # Production settings but a shorter timeout (the breaker opens sooner): no
+        # FLEET_DOWNSTREAM_SLOTS, so a pool of 2 keeps one process free of Graph.
+        unreachable = {"FLEET_GRAPH_BASE_URL": hole.url, "FLEET_GRAPH_TIMEOUT": "5"}
         fleet_under_test.env.update({**graph_env, **unreachable})
         worker = fleet_under_test.start_worker(concurrency=2)
+        fleet_under_test.start("beat")  # releases the waits of an open breaker (over FLEET_ETA_MAX)
         graph = GraphFleet(fleet_under_test, graph_standin, token_standin)
         users = [f"user-{number}" for number in range(GRAPH_EVENTS)]
         for user in users:
@@ -82,14 +83,17 @@ def test_a_black_holed_graph_leaves_deposits_flowing_and_its_events_take_effect_
         wait_until(lambda: sum(fleet_under_test.deposits().values()) == DEPOSITS, 60, 0.1, "deposits")
         seconds = time.monotonic() - began
         print(f"{DEPOSITS} deposits in {seconds:.1f}s while {GRAPH_EVENTS} Graph events were pending")
-        assert seconds < 30  # a pool held by Graph would take minutes (each call waits its timeout)
+        assert seconds < 30  # a pool held by Graph takes 5 s a turn (30 s before) until the breaker opens
 
         worker.wait_for_log("circuit opened for fleet.graph.handle_change_notification", timeout=60)
+        assert hole.most_waiting == 1  # Graph held one of the pool's two processes at a time, never both
         assert graph.journal("graph.user.updated") == []
         assert fleet_under_test.letters() == []
 
         hole.restore()
+        restored = time.monotonic()
         entries = graph.wait_journal(GRAPH_EVENTS, "graph.user.updated", timeout=90)
+        print(f"{GRAPH_EVENTS} Graph events took effect {time.monotonic() - restored:.1f}s after it answered")
         assert sorted(entry["resource_id"] for entry in entries) == sorted(users)
         assert fleet_under_test.letters() == []
     finally:
