@@ -125,6 +125,7 @@ class Dispatcher:
         try:
             self._handle(route, raw_events, delivery, outcome)
         finally:
+            self.gate.release(route)
             seconds = time.perf_counter() - began
             self.recorder.finished(
                 route.type,
@@ -250,7 +251,10 @@ class Dispatcher:
             except Exception as exc:
                 if self.is_infrastructure_failure(exc):
                     raise
-                self.gate.record(route, failed=0 if isinstance(exc, PermanentError) else 1)
+                # Bad input is not the downstream's fault; throttling (429) is a downstream that answers.
+                throttled = isinstance(exc, RateLimited)
+                failed = not throttled and not isinstance(exc, PermanentError)
+                self.gate.record(route, ok=int(throttled), failed=int(failed))
                 self._failed(route, event, attempt, exc, outcome)
 
     def _transactional(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:

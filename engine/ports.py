@@ -147,10 +147,15 @@ class InsertPort(Protocol):
 
 
 class Gate(Protocol):
-    """Rate limits and circuit breakers (infra/throttle.py)."""
+    """Rate limits, circuit breakers and downstream slots (infra/throttle.py, infra/slots.py)."""
 
     def admit(self, route: Route, wanted: int) -> tuple[int, float]:
-        """How many of `wanted` events may run now, and in how many seconds the rest may."""
+        """How many of `wanted` events may run now, and in how many seconds the rest may; admitting
+        any may take one of this worker's slots of the route's downstream until `release`."""
+        ...
+
+    def release(self, route: Route) -> None:
+        """Give back the downstream slot `admit` took for the message (if any)."""
         ...
 
     def record(self, route: Route, ok: int = 0, failed: int = 0) -> None:
@@ -207,6 +212,9 @@ class OpenGate:
 
     def admit(self, route: Route, wanted: int) -> tuple[int, float]:
         return wanted, 0.0
+
+    def release(self, route: Route) -> None:
+        return None
 
     def record(self, route: Route, ok: int = 0, failed: int = 0) -> None:
         return None

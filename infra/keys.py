@@ -7,6 +7,9 @@
 `{p}:delayed` (sorted set): retries due later than `eta_max`, scored by due time.
 `{p}:bucket:{downstream}` (hash): the token bucket of a rate-limited downstream.
 `{p}:breaker:{handler}` (hash): a circuit breaker's counts and state.
+`{p}:slots:{worker}:{downstream}` (sorted set): the pids of a worker's pool processes holding a
+    slot of a downstream, scored by when the hold lapses (infra/slots.py); `{worker}` is its host
+    and main pid.
 `{p}:worker:{hostname}` (hash): a worker's heartbeat, expiring after 30 s (infra/heartbeats.py).
 `{p}:graph:secrets` (channel): tells web processes that Graph subscriptions' clientState changed.
 `{p}:demo:receipts` (list): the demo domain's sent receipts; `{p}:demo:down:{name}` (string):
@@ -46,6 +49,10 @@ def bucket(prefix: str, downstream: str) -> str:
 
 def breaker(prefix: str, handler: str) -> str:
     return f"{prefix}:breaker:{handler}"
+
+
+def slots(prefix: str, worker: str, downstream: str) -> str:
+    return f"{prefix}:slots:{worker}:{downstream}"
 
 
 def worker(prefix: str, hostname: str) -> str:

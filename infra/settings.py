@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     graph_lifecycle_url: str | None = None
     graph_subscriptions: str = ""
     """Subscriptions to create, `resource|changeTypes` separated by `;`, e.g. `users|updated,deleted`."""
+    graph_timeout: float = Field(10.0, gt=0, le=60)
+    """Seconds a sign-in (each token request) or a Graph call may take before it counts as failed;
+    kept well below the Graph routes' claim lease (120 s)."""
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(8000, ge=1, le=65535)
@@ -117,6 +120,10 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     rate_limits: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
     """Per-downstream limits, `graph=20,payments=5.5` (calls per second, fleet-wide)."""
+    downstream_slots: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    """Per-worker cap on the pool processes busy with one downstream at once, `graph=1,payments=2`;
+    a downstream not named gets half the worker's pool (at least 1), so one slow downstream never
+    holds every pool process (infra/slots.py)."""
 
     payments_url: str | None = None
     """The payment provider's base URL (orders); unset, payment steps fail with a clear error."""
@@ -220,7 +227,7 @@ class Settings(BaseSettings):
         except json.JSONDecodeError as exc:
             raise ValueError(f"not JSON: {exc}") from None
 
-    @field_validator("rate_limits", "claim_leases", mode="before")
+    @field_validator("rate_limits", "claim_leases", "downstream_slots", mode="before")
     @classmethod
     def _parse_limits(cls, value: object) -> object:
         if not isinstance(value, str):
@@ -232,6 +239,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected name=rate, got {item!r}")
             limits[name.strip()] = float(rate)
         return limits
+
+    @field_validator("downstream_slots")
+    @classmethod
+    def _at_least_one_slot(cls, value: dict[str, int]) -> dict[str, int]:
+        if bad := {name: n for name, n in value.items() if n < 1}:
+            raise ValueError(f"a downstream needs at least one slot: {bad}")
+        return value
 
     @model_validator(mode="after")
     def _countdowns_within_rabbitmqs_consumer_timeout(self) -> Settings:

@@ -10,20 +10,29 @@ shares one bucket and one breaker state, and no two workers race on them.
   `min_calls` ran and `failure_ratio` of them failed. While open, its events are postponed (no
   attempt spent, no worker slot held) until the cooldown ends; then one probe event is let
   through (half-open): success closes the breaker, failure opens it for another cooldown.
-  Permanent errors (bad input) are not the downstream's fault and count as successes.
+  Permanent errors (bad input) are not the downstream's fault and are not counted; throttling
+  (`RateLimited`, a 429 with Retry-After) is a downstream that answers, and counts as a success.
+- Slots (infra/slots.py): before any of that, a message of a route naming a downstream takes one
+  of this worker's slots of it, given back when the message is done; none free, its events are
+  postponed by `SLOT_WAIT` without spending an attempt.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Mapping
 
 import redis
 
 from handlers.registry import Route
 from infra import keys
+from infra.slots import RedisSlots
 
 log = logging.getLogger("fleet.throttle")
+SLOT_WAIT = 1.0
+"""Seconds until a message that found no free slot looks again: a slot frees when a call ends,
+which is at most FLEET_GRAPH_TIMEOUT (or the downstream's own timeout) away."""
 
 _TAKE_TOKENS = """
 local rate, capacity, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -91,8 +100,15 @@ return 'closed'
 class RedisGate:
     """The dispatcher's `Gate`: how many of n events may run now, and when the rest may."""
 
-    def __init__(self, client: redis.Redis, prefix: str, rate_limits: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        rate_limits: Mapping[str, float],
+        slots: RedisSlots | None = None,
+    ) -> None:
         self._redis = client
+        self._slots = slots
         self._prefix = prefix
         self._rates = dict(rate_limits)
         self._take = client.register_script(_TAKE_TOKENS)
@@ -100,6 +116,19 @@ class RedisGate:
         self._record = client.register_script(_BREAKER_RECORD)
 
     def admit(self, route: Route, wanted: int) -> tuple[int, float]:
+        slots, downstream = self._slots, route.downstream
+        if slots is not None and downstream and not slots.take(downstream, route.lease):
+            return 0, SLOT_WAIT * (0.5 + random.random())
+        granted, wait = self._admit_now(route, wanted)
+        if not granted:
+            self.release(route)
+        return granted, wait
+
+    def release(self, route: Route) -> None:
+        if self._slots is not None:
+            self._slots.give_back()
+
+    def _admit_now(self, route: Route, wanted: int) -> tuple[int, float]:
         granted, wait = wanted, 0.0
         if route.breaker is not None:
             allowed, detail = self._admit(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -33,6 +34,7 @@ from infra.metrics.fleet import PrometheusRecorder
 from infra.outbox import SqlOutbox
 from infra.publisher import CeleryPublisher
 from infra.settings import Settings
+from infra.slots import RedisSlots
 from infra.throttle import RedisGate
 from workers.wiring.domains import Domains
 from workers.wiring.ingress import IngressChecks
@@ -51,6 +53,8 @@ class Fleet:
     app: Celery
     engine: Engine
     redis: redis.Redis
+    worker_scope: str = ""
+    """The worker whose pool processes share downstream slots: its host and main pid."""
 
     @cached_property
     def stores(self) -> Stores:
@@ -154,10 +158,18 @@ class Fleet:
             clock=self.clock,
             is_infrastructure_failure=is_infrastructure_failure,
             eta_max=self.settings.eta_max,
-            gate=RedisGate(self.redis, self.settings.key_prefix, self.settings.rate_limits),
+            gate=RedisGate(self.redis, self.settings.key_prefix, self.settings.rate_limits, self.slots),
             recorder=PrometheusRecorder(),
             history=stores.history_writer,
             history_mode=self.settings.history,
+        )
+
+    @cached_property
+    def slots(self) -> RedisSlots:
+        scope = self.worker_scope or f"{socket.gethostname()}:{os.getpid()}"
+        settings = self.settings
+        return RedisSlots(
+            self.redis, settings.key_prefix, scope, settings.downstream_slots, settings.worker_concurrency
         )
 
     def dispose_after_fork(self) -> None:
@@ -187,6 +199,8 @@ class Runtime:
         self.registry = registry or Registry().with_leases(settings.claim_leases)
         self._fleet: Fleet | None = None
         self._pid = os.getpid()
+        # Made in the worker's main process: its pool processes, forked from it, share its slots.
+        self.worker_scope = f"{socket.gethostname()}:{self._pid}"
         self.app = make_app(settings, self.registry, self.fleet)
 
     def fleet(self) -> Fleet:
@@ -198,6 +212,7 @@ class Runtime:
                 app=self.app,
                 engine=make_engine(self.settings.database_url),
                 redis=redis.Redis.from_url(self.settings.coordination_url),
+                worker_scope=self.worker_scope,
             )
         return self._fleet
 

@@ -43,6 +43,8 @@ def worker(ctx: Context, queues: str | None, concurrency: int | None, hostname: 
     argv += [f"--queues={queues or ','.join(q.name for q in runtime.app.conf.task_queues)}"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
+        # The pool size sets the default downstream slots (infra/slots.py) in the pool processes.
+        runtime.settings = runtime.settings.model_copy(update={"worker_concurrency": concurrency})
     if hostname:
         argv.append(f"--hostname={hostname}")
     worker_hooks.install(runtime, hostname)

@@ -35,6 +35,14 @@ class GraphReader(Protocol):
         ...
 
 
+class GraphSetup(Protocol):
+    """Whether this fleet is set up to call Graph at all (a fleet may run without Graph)."""
+
+    def missing(self) -> tuple[str, ...]:
+        """The settings Graph needs that are not set; empty when Graph is configured."""
+        ...
+
+
 class DeltaExpired(Exception):
     """The delta link is no longer valid (410 Gone, syncStateNotFound): start over."""
 

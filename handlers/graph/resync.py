@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from handlers.envelope import Event, follow_up
 from handlers.errors import InvalidEvent
 from handlers.graph.changes import PAREN_ID, ResourceRef, follow_ups_for, parse_resource
-from handlers.graph.ports import DeltaExpired, DeltaLinks, GraphReader, SubscriptionManager
+from handlers.graph.ports import DeltaExpired, DeltaLinks, GraphReader, GraphSetup, SubscriptionManager
+
+log = logging.getLogger("fleet.graph")
 
 MAX_PAGES = 200
 """Pages followed in one run; a longer chain continues from its stored link in the next run."""
@@ -87,12 +90,18 @@ def resync_resource(event: Event, *, graph: GraphReader, delta_links: DeltaLinks
     return events
 
 
-def request_resyncs(event: Event, *, subscriptions: SubscriptionManager) -> list[Event]:
-    """Beat's scheduled resync: one `graph.resync_requested` per subscribed resource.
+def request_resyncs(
+    event: Event, *, subscriptions: SubscriptionManager, graph_setup: GraphSetup
+) -> list[Event]:
+    """Beat's scheduled resync: one `graph.resync_requested` per subscribed resource; none, and
+    one log line, when the fleet has no Graph settings.
 
     Natural: reads only; beat gives each slot's event one id, and the follow-ups' ids extend
     it with the resource, so a redelivered tick asks for each resync once.
     """
+    if missing := graph_setup.missing():
+        log.info("Graph is not configured (%s unset): scheduled resync skipped", ", ".join(missing))
+        return []
     resources = sorted({s.resource for s in subscriptions.stored() if s.status == "active"})
     return [
         follow_up(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from handlers.graph import email, journal, notifications, resync, subscriptions
 from handlers.retry import RetryPolicy
-from handlers.routing import Idempotency, Route
+from handlers.routing import BreakerPolicy, Idempotency, Route
 
 QUEUE = "fleet.graph"
 _GRAPH_RETRY = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=120.0)
 """Graph throttles in bursts: more attempts, each waiting its Retry-After when Graph gives one."""
+_GRAPH_BREAKER = BreakerPolicy(failure_ratio=0.5, min_calls=5, window=60.0, cooldown=15.0)
+"""An unreachable Graph (each call failing after FLEET_GRAPH_TIMEOUT) opens it within a few calls:
+its events then wait in the broker, spending no attempt and holding no pool process. A 429 is
+throttling, not a failure (infra/throttle.py)."""
 
 _CHANGES = (
     "graph.mail.received",
@@ -30,6 +34,7 @@ ROUTES: tuple[Route, ...] = (
         idempotency=Idempotency.NATURAL,
         retry=_GRAPH_RETRY,
         downstream="graph",
+        breaker=_GRAPH_BREAKER,
     ),
     Route(
         type="graph.lifecycle_notification",
@@ -39,6 +44,7 @@ ROUTES: tuple[Route, ...] = (
         idempotency=Idempotency.CLAIM,
         retry=_GRAPH_RETRY,
         downstream="graph",
+        breaker=_GRAPH_BREAKER,
         lease=120.0,
     ),
     Route(
@@ -49,6 +55,7 @@ ROUTES: tuple[Route, ...] = (
         idempotency=Idempotency.TRANSACTIONAL,
         retry=_GRAPH_RETRY,
         downstream="graph",
+        breaker=_GRAPH_BREAKER,
     ),
     Route(
         type="graph.resync_due",
@@ -65,6 +72,7 @@ ROUTES: tuple[Route, ...] = (
         idempotency=Idempotency.NATURAL,
         retry=_GRAPH_RETRY,
         downstream="graph",
+        breaker=_GRAPH_BREAKER,
     ),
     Route(
         type="email.send",
@@ -74,6 +82,7 @@ ROUTES: tuple[Route, ...] = (
         idempotency=Idempotency.CLAIM,
         retry=_GRAPH_RETRY,
         downstream="graph",
+        breaker=_GRAPH_BREAKER,
         lease=120.0,
     ),
     *(

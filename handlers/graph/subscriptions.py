@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from handlers.envelope import Event, follow_up
-from handlers.graph.ports import SubscriptionManager
+from handlers.graph.ports import GraphSetup, SubscriptionManager
 from handlers.ports import Clock
+
+log = logging.getLogger("fleet.graph")
 
 RENEW_MARGIN = 0.5
 """Renew once less than this share of the resource's maximum lifetime is left."""
@@ -25,13 +28,19 @@ def max_lifetime(resource: str, *, include_resource_data: bool = False) -> timed
     return timedelta(minutes=minutes - 15)  # a margin below the maximum for clock skew
 
 
-def renew_subscriptions(event: Event, *, subscriptions: SubscriptionManager, clock: Clock) -> list[Event]:
+def renew_subscriptions(
+    event: Event, *, subscriptions: SubscriptionManager, clock: Clock, graph_setup: GraphSetup
+) -> list[Event]:
     """Renew every stored subscription with less than half its lifetime left; re-create the
-    ones Graph no longer has, and ask for a resync of what they missed.
+    ones Graph no longer has, and ask for a resync of what they missed. A fleet without Graph
+    settings skips the run (one log line), rather than failing it into the dead-letter queue.
 
     Natural: a renewal sets the expiry to now plus the lifetime, so doing it twice is doing it
     once; re-creating an existing subscription meets a `409`, which adopts it.
     """
+    if missing := graph_setup.missing():
+        log.info("Graph is not configured (%s unset): subscription renewal skipped", ", ".join(missing))
+        return []
     now = datetime.fromtimestamp(clock.now(), UTC)
     follow_ups: list[Event] = []
     for sub in subscriptions.stored():

@@ -29,8 +29,10 @@ from infra.graph.errors import translate
 
 T = TypeVar("T")
 
-REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-"""Below the claim lease of the Graph routes, so a hung call ends before another worker may start."""
+DEFAULT_TIMEOUT = 10.0
+"""Seconds a sign-in request or a Graph call may wait (FLEET_GRAPH_TIMEOUT): far below the claim
+lease of the Graph routes, so a hung call ends before another worker may start, and short enough
+that an unreachable Graph fails fast and opens the breaker instead of holding pool processes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +46,26 @@ class GraphConfig:
     certificate_path: str | None = None
     ca_bundle: str | None = None
     scopes: tuple[str, ...] = ("https://graph.microsoft.com/.default",)
+    timeout: float = DEFAULT_TIMEOUT
 
 
 def make_credential(config: GraphConfig) -> TokenCredential:
     """The azure-identity credential the configuration names (in-memory token cache per process)."""
-    common: dict[str, Any] = {"authority": config.authority}
+    # Each token request waits at most `timeout` to connect and `timeout` for each read, and is
+    # not retried here: azure-core's default retries (with a 300 s read timeout) would hold a
+    # worker's pool process; the fleet's own retry and breaker decide when to sign in again.
+    bounded: dict[str, Any] = {
+        "connection_timeout": config.timeout,
+        "read_timeout": config.timeout,
+        "retry_total": 0,
+    }
+    common: dict[str, Any] = {"authority": config.authority, **bounded}
     if config.ca_bundle:
         common["connection_verify"] = config.ca_bundle
     if config.authority.rstrip("/") != "https://login.microsoftonline.com":
         common["disable_instance_discovery"] = True  # a private or stand-in authority is not in Entra's list
     if config.credential == "managed_identity":
-        return ManagedIdentityCredential(client_id=config.client_id)
+        return ManagedIdentityCredential(client_id=config.client_id, **bounded)
     if not config.tenant_id or not config.client_id:
         raise ValueError("FLEET_GRAPH_TENANT_ID and FLEET_GRAPH_CLIENT_ID are required for Graph")
     if config.credential == "certificate":
@@ -82,7 +93,9 @@ def make_client(
     # Kept to be closed by us: msgraph's middleware transport does not close what it wraps.
     transport = httpx.AsyncHTTPTransport()
     http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(timeout=REQUEST_TIMEOUT, base_url=config.base_url, transport=transport),
+        client=httpx.AsyncClient(
+            timeout=httpx.Timeout(config.timeout), base_url=config.base_url, transport=transport
+        ),
         options={RetryHandlerOption.get_key(): no_retry},
     )
     adapter = GraphRequestAdapter(auth, client=http)

@@ -1,7 +1,8 @@
 """The Graph adapters of one process, built from settings by the composition root.
 
 Nothing here does I/O: the credential and SDK client are made on the first Graph call, so a
-fleet without Graph settings starts, and fails only the Graph events (retried, then dead-lettered).
+fleet without Graph settings starts; beat's Graph jobs skip their runs (`SettingsGraphSetup`), and
+only Graph events published on purpose fail (retried, then dead-lettered).
 """
 
 from __future__ import annotations
@@ -38,7 +39,29 @@ def config_from(settings: Settings) -> GraphConfig:
         certificate_path=settings.graph_certificate_path,
         ca_bundle=settings.graph_ca_bundle,
         scopes=tuple(s for s in settings.graph_scopes.split() if s),
+        timeout=settings.graph_timeout,
     )
+
+
+@dataclass(frozen=True)
+class SettingsGraphSetup:
+    """The `GraphSetup` port: what the configured credential still needs to sign in."""
+
+    settings: Settings
+
+    def missing(self) -> tuple[str, ...]:
+        s = self.settings
+        if s.graph_credential == "managed_identity":
+            return ()  # the platform's identity signs in; a client id is optional
+        needed: dict[str, object] = {
+            "FLEET_GRAPH_TENANT_ID": s.graph_tenant_id,
+            "FLEET_GRAPH_CLIENT_ID": s.graph_client_id,
+        }
+        if s.graph_credential == "certificate":
+            needed["FLEET_GRAPH_CERTIFICATE_PATH"] = s.graph_certificate_path
+        else:
+            needed["FLEET_GRAPH_CLIENT_SECRET"] = s.graph_client_secret
+        return tuple(name for name, value in needed.items() if not value)
 
 
 def subscription_requests(settings: Settings) -> list[SubscriptionRequest]:
@@ -85,6 +108,10 @@ class GraphAdapters:
     secrets_changed: Callable[[Collection[str]], object] = lambda _: None
     """Told the ids of subscriptions whose clientState changed or went (the webhook's copies)."""
     _closing: list[Callable[[], object]] = field(default_factory=list)
+
+    @cached_property
+    def setup(self) -> SettingsGraphSetup:
+        return SettingsGraphSetup(self.settings)
 
     @cached_property
     def calls(self) -> GraphCalls:

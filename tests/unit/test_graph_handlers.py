@@ -165,7 +165,7 @@ def test_renewal_touches_only_subscriptions_past_half_their_lifetime_and_recreat
     subs = FakeSubscriptions([fresh, due, lost])
     subs.graph_has.discard("lost")
     tick = new_event("graph.renewal_due", {}, source="fleet:schedule", id="tick-1")
-    follow_ups = renew_subscriptions(tick, subscriptions=subs, clock=_Clock())
+    follow_ups = renew_subscriptions(tick, subscriptions=subs, clock=_Clock(), graph_setup=_Setup())
     assert subs.calls == [("renew", "due"), ("renew", "lost"), ("recreate", "lost")]
     assert [e.data["resource"] for e in follow_ups] == ["users/u1/messages"]
     assert (
@@ -173,6 +173,34 @@ def test_renewal_touches_only_subscriptions_past_half_their_lifetime_and_recreat
         > max_lifetime("users/u1/messages")
         > max_lifetime("users/u1/messages", include_resource_data=True)
     )
+
+
+class _Setup:
+    def __init__(self, *missing: str) -> None:
+        self._missing = missing
+
+    def missing(self) -> tuple[str, ...]:
+        return self._missing
+
+
+def test_without_graph_settings_beats_jobs_skip_their_run_with_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from handlers.graph.resync import request_resyncs
+
+    subs = FakeSubscriptions([_sub("due", "users", timedelta(days=1))])
+    unset = _Setup("FLEET_GRAPH_TENANT_ID", "FLEET_GRAPH_CLIENT_ID")
+    renewal = new_event("graph.renewal_due", {}, source="fleet:schedule", id="tick-2")
+    resync = new_event("graph.resync_due", {}, source="fleet:schedule", id="tick-3")
+    with caplog.at_level("INFO", logger="fleet.graph"):
+        assert renew_subscriptions(renewal, subscriptions=subs, clock=_Clock(), graph_setup=unset) == []
+        assert request_resyncs(resync, subscriptions=subs, graph_setup=unset) == []
+    assert subs.calls == []
+    unconfigured = "Graph is not configured (FLEET_GRAPH_TENANT_ID, FLEET_GRAPH_CLIENT_ID unset)"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{unconfigured}: subscription renewal skipped",
+        f"{unconfigured}: scheduled resync skipped",
+    ]
 
 
 class _Clock:
@@ -346,7 +374,7 @@ def test_the_scheduled_resync_asks_once_per_active_resource_with_ids_from_the_ti
         _sub("d", "users/u1/messages", timedelta(days=1)),
     ]
     tick = new_event("graph.resync_due", {}, source="fleet:schedule", id="graph-delta-resync@42")
-    events = request_resyncs(tick, subscriptions=FakeSubscriptions(subs))
+    events = request_resyncs(tick, subscriptions=FakeSubscriptions(subs), graph_setup=_Setup())
     assert [(e.type, e.data["resource"]) for e in events] == [
         ("graph.resync_requested", "users"),
         ("graph.resync_requested", "users/u1/messages"),

@@ -70,6 +70,7 @@ class Domains:
             "mailer": self.graph.mailer,
             "email_sends": self.graph.send_records,
             "subscriptions": self.graph.subscriptions,
+            "graph_setup": self.graph.setup,
         }
 
     @staticmethod

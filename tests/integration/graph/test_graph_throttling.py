@@ -1,9 +1,11 @@
-"""Throttling: a burst that draws 429s (and 503s) with Retry-After waits as told and completes."""
+"""Throttling: a burst that draws 429s (and 503s) with Retry-After waits as told and completes,
+and does not open the route's circuit breaker (throttling is Graph answering, not failing)."""
 
 from __future__ import annotations
 
 import pytest
 
+from infra import keys
 from tests.integration.graph.conftest import GraphFleet, change
 
 pytestmark = pytest.mark.integration
@@ -30,3 +32,9 @@ def test_a_throttled_burst_waits_for_retry_after_and_completes_without_dead_lett
     log = "".join(process.log() for process in graph_fleet.fleet.processes)
     assert log.count("(RateLimited: Graph 429: throttled); retrying in 1.00s") == 5
     assert log.count("(RateLimited: Graph 503: throttled); retrying in 2.00s") == 2
+    # 7 throttled of 19 calls, 7 of the first 12: enough to open the breaker were they failures
+    assert "circuit opened" not in log
+    assert not graph_fleet.fleet.redis.hexists(
+        keys.breaker(graph_fleet.fleet.env["FLEET_KEY_PREFIX"], "fleet.graph.handle_change_notification"),
+        "open_until",
+    )
