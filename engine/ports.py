@@ -178,6 +178,10 @@ class Recorder(Protocol):
         running: int,
     ) -> None: ...
 
+    def committed(self, handler: str, events: int) -> None:
+        """One transaction (or guarded statement) took `events` events at once."""
+        ...
+
 
 class NoRecorder:
     def received(self, event_type: str, handler: str, queue: str, count: int) -> None:
@@ -199,6 +203,9 @@ class NoRecorder:
         seconds: float,
         running: int,
     ) -> None:
+        return None
+
+    def committed(self, handler: str, events: int) -> None:
         return None
 
 

@@ -19,13 +19,17 @@ from celery import Celery, Task
 from engine.dispatch import Delivery, Dispatcher
 from handlers.registry import Idempotency, Route
 from infra.failures import is_infrastructure_failure
+from tasks.batches import batch_options
 
 log = logging.getLogger("fleet.tasks")
 INFRA_RETRY_DELAY = 5.0
 
 
-def register_route_task(app: Celery, route: Route, dispatcher: Callable[[], Dispatcher]) -> None:
-    options: dict[str, Any] = {}
+def register_route_task(
+    app: Celery, route: Route, dispatcher: Callable[[], Dispatcher], batching: Any = None
+) -> None:
+    """`batching`: the consumer strategy that batches the route's messages (workers/batching.py)."""
+    options: dict[str, Any] = batch_options(route, dispatcher, batching)
     if route.idempotency is Idempotency.CLAIM:
         # Killed before its lease ends, so no successor runs it while it still might.
         options["time_limit"] = max(1.0, route.lease * 0.9)
