@@ -51,20 +51,20 @@ def test_a_prefilled_queue_is_drained_in_batches_and_each_event_takes_effect_onc
     fleet_under_test: FleetUnderTest, tmp_path: Path
 ) -> None:
     fut = fleet_under_test
-    originals = [deposit(f"pre-{n}") for n in range(3000)]
-    stream = originals + random.Random(3).sample(originals, 300)
+    originals = [deposit(f"pre-{n}") for n in range(1500)]
+    stream = originals + random.Random(3).sample(originals, 150)
     random.Random(4).shuffle(stream)
-    _publish_one_by_one(fut, stream)  # 3,300 messages waiting before any worker runs
+    _publish_one_by_one(fut, stream)  # 1,650 messages waiting before any worker runs
 
     port = _start_with_metrics(fut, tmp_path)
-    wait_until(lambda: len(fut.deposits()) == 3000, timeout=120, what="3000 deposits")
+    wait_until(lambda: len(fut.deposits()) == 1500, timeout=120, what="1500 deposits")
     assert max(fut.deposits().values()) == 1
     assert fut.letters() == []
     transactions, single, _ = wait_until(
-        lambda: (found := _transactions(port))[2] >= 3300 and found, timeout=30, what="every event counted"
+        lambda: (found := _transactions(port))[2] >= 1650 and found, timeout=30, what="every event counted"
     )
     assert transactions - single > 0, "some transactions must take more than one event"
-    assert transactions < 3300 / 2, f"{transactions:.0f} transactions for 3,300 messages: hardly batched"
+    assert transactions < 1650 / 2, f"{transactions:.0f} transactions for 1,650 messages: hardly batched"
 
 
 def test_a_poison_event_in_a_batch_is_dead_lettered_and_the_others_take_effect(
@@ -92,16 +92,16 @@ def test_a_worker_killed_mid_batch_leaves_every_event_to_take_effect_once(
 ) -> None:
     fut = fleet_under_test
     default_lease = {"FLEET_VISIBILITY_TIMEOUT": "20"}  # the production lease, not the fixture's
-    events = [deposit(f"kill-{n}", work_ms=3) for n in range(1500)]  # ~0.3 s a batch of 100
+    events = [deposit(f"kill-{n}", work_ms=3) for n in range(800)]  # ~0.3 s a batch of 100
     _publish_one_by_one(fut, events)
 
     fut.start_worker(env=default_lease)
     first: FleetProcess = fut.processes[-1]
-    wait_until(lambda: len(fut.deposits()) >= 200, timeout=60, what="batches under way")
+    wait_until(lambda: len(fut.deposits()) >= 100, timeout=60, what="batches under way")
     first.kill()
-    assert len(fut.deposits()) < 1500, "the kill must land mid-drain"
+    assert len(fut.deposits()) < 800, "the kill must land mid-drain"
 
     fut.start_worker(env=default_lease)
-    wait_until(lambda: len(fut.deposits()) == 1500, timeout=120, what="all 1500 after the kill")
+    wait_until(lambda: len(fut.deposits()) == 800, timeout=120, what="all 800 after the kill")
     assert max(fut.deposits().values()) == 1
     assert fut.letters() == []
