@@ -58,11 +58,15 @@ def drain(
     start = time.time()
     with running(start_worker()) as worker:
         load = OtherLoad([worker.pgid])
+        first = wait_for_count(deposits.count, 1, worker, what=f"{label} start", interval=0.005)
         done = wait_for_count(deposits.count, count, worker, what=f"{label} drain")
         other = load.cores()
     check(deposits, ids, label)
     result = Throughput(f"{label}: drain", "events", count, done - start, 0.0, other)
     print_throughput(result)
+    print(
+        f"    first effect {first - start:.2f} s after the worker start, then {count / (done - first):,.0f}/s"
+    )
     return result
 
 

@@ -198,10 +198,12 @@ class Channel(kombu_redis.Channel):
             key, items = reply if command == "BLMPOP" else (reply[0], [reply[1]])
             queue = bytes_to_str(key).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(queue)  # type: ignore[attr-defined]
-            payloads = [p for item in items if (p := self._message_or_stray(item, key, queue)) is not None]
-            if len(payloads) > 1:
-                self._record_unacked(payloads)
-            for payload in payloads:
+            taken = [
+                (item, p) for item in items if (p := self._message_or_stray(item, key, queue)) is not None
+            ]
+            if len(taken) > 1:
+                self._record_unacked(taken)
+            for _, payload in taken:
                 self.connection._deliver(payload, queue)
             return True
         finally:
@@ -221,17 +223,20 @@ class Channel(kombu_redis.Channel):
             return None
         return payload
 
-    def _record_unacked(self, payloads: list[Any]) -> None:
-        """kombu's `QoS.append` record of each message, for all of them in one round trip."""
+    def _record_unacked(self, taken: list[tuple[bytes, Any]]) -> None:
+        """kombu's `QoS.append` record of each message, for all of them in one round trip: the
+        JSON list `[message, exchange, routing key]`, with the message as the queue held it
+        (kombu encodes the decoded message again, a good part of a read's time)."""
         qos: Any = self.qos  # this module's QoS (`Channel.QoS`)
         now = time.time()
         index: dict[str, float] = {}
-        records: dict[str, str] = {}
-        for payload in payloads:
+        records: dict[str, bytes] = {}
+        for item, payload in taken:
             tag = payload["properties"]["delivery_tag"]
             info = payload["properties"]["delivery_info"]
             index[tag] = now
-            records[tag] = dumps([payload, info["exchange"], info["routing_key"]])
+            route = dumps([info["exchange"], info["routing_key"]]).encode()
+            records[tag] = b"[" + bytes(item) + b"," + route[1:]
         with qos.pipe_or_acquire() as pipe:
             pipe.zadd(qos.unacked_index_key, index)
             pipe.hset(qos.unacked_key, mapping=records)

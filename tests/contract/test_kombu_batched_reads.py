@@ -6,6 +6,7 @@ Pinned: pyproject.toml."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -78,6 +79,9 @@ def test_one_read_takes_every_waiting_message_in_order_each_recorded_as_kombu_re
     assert sorted(kombu_held_tags(channel)) == sorted(tags), "held, so live workers renew their leases"
     assert client.zcard(index_key(channel)) == 7
     assert client.hlen(channel.unacked_key) == 7
+    info = messages[0].delivery_info
+    record = json.loads(client.hget(channel.unacked_key, tags[0]) or b"[]")
+    assert record == [messages[0]._raw, info["exchange"], info["routing_key"]], "kombu's own record"
 
     expired = time.time() - LEASE - 1  # as if the worker died: nobody renews
     client.zadd(index_key(channel), dict.fromkeys(tags, expired))
