@@ -23,6 +23,7 @@ from infra.redis_transport import ack_messages
 from tasks.batches import Message, run_batch
 
 log = logging.getLogger("fleet.batching")
+RECHECK_SECONDS = 0.0005
 
 
 def batching_strategy(limit: int) -> Callable[..., Any]:
@@ -67,11 +68,13 @@ class _Batcher:
 
     def _flush_when_quiet(self, seen: int) -> None:
         """Hand the batch over, unless messages still arrived since the last look (RabbitMQ
-        delivers a prefetched window one message per turn of the loop)."""
+        delivers a prefetched window one message per turn of the loop). The next look is a
+        timer, not `call_soon`: one added while the loop runs its ready callbacks would wait
+        for the loop's poll, up to a second when no message comes."""
         if not self._pending:
             return
         if self._arrived != seen:
-            self._consumer.hub.call_soon(self._flush_when_quiet, self._arrived)
+            self._consumer.hub.call_later(RECHECK_SECONDS, self._flush_when_quiet, self._arrived)
             return
         self._flush()
 
