@@ -260,6 +260,7 @@ class Dispatcher:
     def _transactional(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
         for event, entry in self.effects.transactional(route, events, attempt):
             self._took_effect(outcome, route, event, entry, attempt)
+        self.recorder.committed(route.name, len(events))
 
     def _claimed(
         self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome

@@ -183,6 +183,10 @@ class Recorder(Protocol):
         running: int,
     ) -> None: ...
 
+    def committed(self, handler: str, events: int) -> None:
+        """One transaction (or guarded statement) took `events` events at once."""
+        ...
+
 
 class NoRecorder:
     def received(self, event_type: str, handler: str, queue: str, count: int) -> None:
@@ -204,6 +208,9 @@ class NoRecorder:
         seconds: float,
         running: int,
     ) -> None:
+        return None
+
+    def committed(self, handler: str, events: int) -> None:
         return None
 
 

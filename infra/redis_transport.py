@@ -12,6 +12,13 @@ already popped: `_brpop_read` hands it, raw, to the transport option `on_stray_e
 worker's dead-letter queue, workers/consumer.py) and goes on consuming. Written against kombu
 5.7's `_brpop_read` (tests/contract/test_kombu_redis.py).
 
+With the transport option `consume_batch` above 1, a read takes up to that many waiting
+messages of one queue in one round trip (`BLMPOP ... RIGHT COUNT n` in place of `BRPOP`,
+never more than the QoS window has room for) and records them all as unacked in one pipeline,
+where kombu writes one per message; `QoS.ack_many` removes a batch's records in one pipeline
+too. What a read hands to kombu is unchanged: each message delivered, held and leased alone
+(docs/consumption.md).
+
 `captured_sends()` lets a caller that talks to Redis itself (the web process's event loop, in
 infra/loop_publisher.py) have Celery and kombu build each message, to the byte, and send it
 with its own client: within it, this context's publishes are collected as (list, payload)
@@ -30,6 +37,7 @@ from queue import Empty
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual as kombu_virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 
@@ -99,11 +107,42 @@ def _body_problem(payload: dict[str, Any], encoding: Any) -> str | None:
     return None
 
 
+class QoS(kombu_redis.QoS):
+    """kombu's, but a message the read already recorded as unacked is not written again, and a
+    batch of acknowledgements is one pipeline."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorded: set[str] = set()
+        """Tags of messages the read recorded in `unacked` itself, not yet delivered."""
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        if delivery_tag in self.recorded:
+            self.recorded.discard(delivery_tag)
+            kombu_virtual.QoS.append(self, message, delivery_tag)  # the in-memory record only
+            return
+        super().append(message, delivery_tag)
+
+    def ack_many(self, delivery_tags: list[str]) -> None:
+        """Acknowledge `delivery_tags` in one round trip (kombu's `ack` is one each)."""
+        if not delivery_tags:
+            return
+        with self.pipe_or_acquire() as pipe:
+            pipe.zrem(self.unacked_index_key, *delivery_tags)
+            pipe.hdel(self.unacked_key, *delivery_tags)
+            pipe.execute()
+        for tag in delivery_tags:
+            kombu_virtual.QoS.ack(self, tag)
+
+
 class Channel(kombu_redis.Channel):
     # kombu's stubs leave out its private methods, hence the ignores below.
+    QoS = QoS
     _shared_client: Any = None
+    _read_count: int | None = None
     on_stray_entry: StraySink | None = None
-    from_transport_options = (*kombu_redis.Channel.from_transport_options, "on_stray_entry")
+    consume_batch: int = 1
+    from_transport_options = (*kombu_redis.Channel.from_transport_options, "on_stray_entry", "consume_batch")
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:  # the event loop's client: kombu keeps its own
@@ -120,32 +159,89 @@ class Channel(kombu_redis.Channel):
         priority = self._get_message_priority(message, reverse=False)
         sends.append((self._q_for_pri(queue, priority), dumps(message)))  # type: ignore[attr-defined]
 
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        # kombu 5.7's, with BLMPOP taking up to `count` messages of the first non-empty queue
+        count = self._batch_room()
+        if count <= 1 or self.global_keyprefix:  # kombu prefixes the keys of the commands it knows
+            self._read_count = None
+            super()._brpop_start(timeout)  # type: ignore[misc]
+            return
+        queues = self._queue_cycle.consume(len(self.active_queues))  # type: ignore[attr-defined]
+        if not queues:
+            return
+        keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]  # type: ignore[attr-defined]
+        wait = self.brpop_timeout if timeout is None else timeout
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = time.monotonic()
+        self._read_count = count
+        self.client.connection.send_command("BLMPOP", wait or 0, len(keys), *keys, "RIGHT", "COUNT", count)
+
+    def _batch_room(self) -> int:
+        """How many messages the next read may take: the batch, within the QoS window."""
+        if self.consume_batch <= 1:
+            return 1
+        room = self.qos.can_consume_max_estimate()
+        return self.consume_batch if room is None else max(1, min(self.consume_batch, room))
+
     def _brpop_read(self, **options: Any) -> bool:
-        # kombu 5.7's, but for the entry it cannot deliver: handed to `on_stray_entry`, not raised
+        # kombu 5.7's, but for the entry it cannot deliver: handed to `on_stray_entry`, not raised;
+        # and a BLMPOP's many entries recorded as unacked in one pipeline, then delivered in order
         try:
+            command = "BRPOP" if self._read_count is None else "BLMPOP"
             try:
-                reply = self.client.parse_response(self.client.connection, "BRPOP", **options)
+                reply = self.client.parse_response(self.client.connection, command, **options)
             except self.connection_errors:  # type: ignore[attr-defined]
                 self.client.connection.disconnect()  # the next round reconnects
                 raise
             if not reply:
                 raise Empty()
-            key, item = reply
+            key, items = reply if command == "BLMPOP" else (reply[0], [reply[1]])
             queue = bytes_to_str(key).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(queue)  # type: ignore[attr-defined]
-            try:
-                payload = loads(bytes_to_str(item))
-            except (ValueError, RecursionError) as exc:  # UnicodeDecodeError too
-                self._stray(bytes(item), bytes_to_str(key), queue, f"not JSON: {exc}")
-                return True
-            if reason := stray_reason(payload):
-                self._stray(bytes(item), bytes_to_str(key), queue, reason)
-                return True
-            self.connection._deliver(payload, queue)
+            taken = [
+                (item, p) for item in items if (p := self._message_or_stray(item, key, queue)) is not None
+            ]
+            if len(taken) > 1:
+                self._record_unacked(taken)
+            for _, payload in taken:
+                self.connection._deliver(payload, queue)
             return True
         finally:
             self._in_poll = None
+            self._read_count = None
             self._flush_brpop_reauth()  # type: ignore[attr-defined]
+
+    def _message_or_stray(self, item: bytes, key: bytes, queue: str) -> Any:
+        """The decoded message, or None when the entry was no message (and was set aside)."""
+        try:
+            payload = loads(bytes_to_str(item))
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError too
+            self._stray(bytes(item), bytes_to_str(key), queue, f"not JSON: {exc}")
+            return None
+        if reason := stray_reason(payload):
+            self._stray(bytes(item), bytes_to_str(key), queue, reason)
+            return None
+        return payload
+
+    def _record_unacked(self, taken: list[tuple[bytes, Any]]) -> None:
+        """kombu's `QoS.append` record of each message, for all of them in one round trip: the
+        JSON list `[message, exchange, routing key]`, with the message as the queue held it
+        (kombu encodes the decoded message again, a good part of a read's time)."""
+        qos: Any = self.qos  # this module's QoS (`Channel.QoS`)
+        now = time.time()
+        index: dict[str, float] = {}
+        records: dict[str, bytes] = {}
+        for item, payload in taken:
+            tag = payload["properties"]["delivery_tag"]
+            info = payload["properties"]["delivery_info"]
+            index[tag] = now
+            route = dumps([info["exchange"], info["routing_key"]]).encode()
+            records[tag] = b"[" + bytes(item) + b"," + route[1:]
+        with qos.pipe_or_acquire() as pipe:
+            pipe.zadd(qos.unacked_index_key, index)
+            pipe.hset(qos.unacked_key, mapping=records)
+            pipe.execute()
+        qos.recorded.update(index)
 
     def _stray(self, raw: bytes, key: str, queue: str, reason: str) -> None:
         """Dead-letter an entry that is no message; if that fails, put it back at the list's tail."""
@@ -167,3 +263,19 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def ack_messages(messages: list[Any]) -> None:
+    """Acknowledge kombu messages: one pipeline per channel of this transport, else one by one."""
+    channels: dict[int, tuple[Any, list[Any]]] = {}
+    for message in messages:
+        channels.setdefault(id(message.channel), (message.channel, []))[1].append(message)
+    for channel, group in channels.values():
+        qos = getattr(channel, "_qos", None)  # not `channel.qos`, which would create one
+        if not isinstance(qos, QoS):
+            for message in group:
+                message.ack()
+            continue
+        qos.ack_many([message.delivery_tag for message in group])
+        for message in group:
+            message._state = "ACK"  # what kombu's `Message.ack` sets after `basic_ack`

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     task_events: bool = False
     """Celery task events, for Flower; they cost the worker a good part of its throughput."""
     prefetch_multiplier: int = Field(4, ge=1)
+    consume_batch: int = Field(100, ge=1, le=1_000)
+    """Most broker messages a worker takes in one read and runs as one batch, in one guarded
+    statement or transaction (docs/consumption.md); 1 turns consumer-side batching off."""
     key_prefix: str = Field("fleet", pattern=r"^[A-Za-z0-9_.:-]+$")
     """Prefix of every Redis key the fleet writes (see infra/keys.py)."""
     queue_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.:-]*$")

@@ -19,15 +19,23 @@ from celery import Celery, Task
 from engine.dispatch import Delivery, Dispatcher
 from handlers.registry import Route
 from infra.failures import is_infrastructure_failure
+from tasks.batches import batch_options
 
 log = logging.getLogger("fleet.tasks")
 INFRA_RETRY_DELAY = 5.0
 
 
-def register_route_task(app: Celery, route: Route, dispatcher: Callable[[], Dispatcher]) -> None:
-    # No time limit on the message: each event of a claim route is killed before its own lease
-    # ends (engine/effects.py `deadline`), however many events the message carries.
-    @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None)
+def register_route_task(
+    app: Celery, route: Route, dispatcher: Callable[[], Dispatcher], batching: Any = None
+) -> None:
+    """`batching`: the consumer strategy that batches the route's messages (workers/batching.py).
+
+    No time limit on the message: each event of a claim route is killed before its own lease
+    ends (engine/effects.py `deadline`), however many events the message carries.
+    """
+    options: dict[str, Any] = batch_options(route, dispatcher, batching)
+
+    @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None, **options)
     def handle(self: Task[Any, Any], events: list[Any], attempt: int = 0) -> dict[str, int]:
         due = getattr(self.request, "fleet_due", None)  # a header of ours (infra/publisher.py)
         delivery = Delivery(

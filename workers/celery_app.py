@@ -18,6 +18,7 @@ from tasks.maintenance import register_maintenance_tasks
 from tasks.orders import register_order_tasks
 from tasks.parts import TaskParts
 from tasks.schedules import register_schedule_tasks
+from workers.batching import batching_strategy
 from workers.consumer import StrayEntrySink, dead_lettering_consumer
 
 MAINTENANCE_QUEUE = "fleet.maintenance"
@@ -45,6 +46,8 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskPar
             "priority_steps": [0],
             # A queue entry that is no message is dead-lettered raw, not raised in the event loop.
             "on_stray_entry": StrayEntrySink(lambda: fleet().dead_letters),
+            # A read takes up to a batch of waiting messages in one round trip (docs/consumption.md).
+            "consume_batch": settings.consume_batch,
         }
     else:
         transport_options = {"confirm_publish": True}  # RabbitMQ: a send returns once it is durable
@@ -55,7 +58,8 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskPar
         broker_transport=transport,
         broker_transport_options=transport_options,
         task_queues=[Queue(name, routing_key=name) for name in queues],
-        worker_prefetch_multiplier=settings.prefetch_multiplier,
+        # Room for a batch per pool process (docs/consumption.md).
+        worker_prefetch_multiplier=max(settings.prefetch_multiplier, settings.consume_batch),
         worker_concurrency=settings.worker_concurrency,
         worker_send_task_events=settings.task_events,
         beat_schedule=BEAT_SCHEDULE,
@@ -68,10 +72,11 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskPar
             "fleet.dead_letters.*": {"queue": prefix + MAINTENANCE_QUEUE},
         },
     )
+    batching = batching_strategy(settings.consume_batch) if settings.consume_batch > 1 else None
     if settings.broker_is_redis:
         app.steps["consumer"].add(lease_step(settings.broker_url, settings.visibility_timeout))
     for route in registry.routes():
-        register_route_task(app, route, lambda: fleet().dispatcher)
+        register_route_task(app, route, lambda: fleet().dispatcher, batching)
     register_maintenance_tasks(app, fleet)
     register_order_tasks(app, fleet)
     register_schedule_tasks(app, fleet)

@@ -62,6 +62,13 @@ SCRAPE_ERRORS = Counter(
     "Scrape-time readers that failed (their gauges were left out of that scrape), by reader.",
     ["collector"],
 )
+EVENTS_PER_TRANSACTION = Histogram(
+    "fleet_events_per_transaction",
+    "Events one transaction (or guarded statement) took at once: the events of one message, or "
+    "of a batch of messages taken together (docs/consumption.md).",
+    ["handler"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),
+)
 
 
 class PrometheusRecorder:
@@ -91,6 +98,9 @@ class PrometheusRecorder:
                 EVENTS_PROCESSED.labels(event_type, handler, queue, outcome).inc(count)
         HANDLER_DURATION.labels(handler).observe(seconds)
         EVENTS_IN_PROGRESS.labels(handler).dec(running)
+
+    def committed(self, handler: str, events: int) -> None:
+        EVENTS_PER_TRANSACTION.labels(handler).observe(events)
 
 
 def mark_process_dead(pid: int) -> None:

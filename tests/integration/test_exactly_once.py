@@ -37,7 +37,10 @@ def test_a_worker_killed_mid_flight_has_its_work_redelivered_and_each_effect_hap
     fleet_under_test: FleetUnderTest,
 ) -> None:
     fut = fleet_under_test
-    first = fut.start_worker(concurrency=2)
+    # One message a transaction, so that the kill lands between commits (a kill mid-batch:
+    # test_consume_batches.py).
+    one_message_a_transaction = {"FLEET_CONSUME_BATCH": "1"}
+    first = fut.start_worker(concurrency=2, env=one_message_a_transaction)
     events = [deposit(f"slow-{n}", work_ms=15) for n in range(200)]
     for start in range(0, 200, 5):  # 40 messages of 5 events, 75 ms each
         fut.fleet.publisher.publish(events[start : start + 5])
@@ -47,7 +50,7 @@ def test_a_worker_killed_mid_flight_has_its_work_redelivered_and_each_effect_hap
     done_when_killed = len(fut.deposits())
     assert done_when_killed < 200, "the kill must land mid-flight"
 
-    fut.start_worker(concurrency=2)
+    fut.start_worker(concurrency=2, env=one_message_a_transaction)
     wait_until(lambda: len(fut.deposits()) == 200, timeout=90, what="all 200 deposits after the kill")
     counts = fut.deposits()
     assert max(counts.values()) == 1, [k for k, v in counts.items() if v > 1]
