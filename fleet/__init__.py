@@ -39,6 +39,7 @@ __all__ = [
     "InvalidEvent",
     "PublishFailed",
     "UnknownEventType",
+    "close",
     "new_event",
     "parse_event",
     "publish",
@@ -105,3 +106,13 @@ async def publish_async(
     publisher = _publisher(to)
     ids = await asyncio.get_running_loop().run_in_executor(_pool, publisher.publish, [event])
     return str(ids[0])
+
+
+def close() -> None:
+    """Close this process's publishers and their broker connections; the next call builds them
+    again, from the environment as it is then."""
+    global _targets
+    with _lock:
+        targets, _targets = _targets, None
+    if targets is not None:
+        targets.close()

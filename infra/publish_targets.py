@@ -36,6 +36,14 @@ class PublishTargets:
                 self._built[target] = self._build(target)
             return self._built[target]
 
+    def close(self) -> None:
+        with self._lock:
+            built, self._built = self._built, {}
+        for publisher in built.values():
+            close = getattr(publisher, "close", None)  # the transports' publishers close lazily
+            if close is not None and self._pid == os.getpid():
+                close()
+
     def producer(self) -> Producer:
         publisher = self.publisher_for("celery")
         assert isinstance(publisher, Producer)
