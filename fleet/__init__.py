@@ -15,6 +15,7 @@ FLEET_PUBLISH_TIMEOUT at most when the broker does not take the events.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,7 @@ ASYNC_THREADS = 8
 _lock = threading.Lock()
 _targets: PublishTargets | None = None
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = [0]
 
 
 def _publisher(to: str) -> Any:
@@ -101,8 +103,9 @@ async def publish_async(
     global _pool  # noqa: PLW0603 - made on first use, in the process that uses it
     event = new_event(type, data, source=source, id=id, **attributes)  # invalid: raised here, at once
     with _lock:
-        if _pool is None:
+        if _pool is None or _pool_pid[0] != os.getpid():  # a forked child has none of the threads
             _pool = ThreadPoolExecutor(ASYNC_THREADS, thread_name_prefix="fleet-publish")
+            _pool_pid[0] = os.getpid()
     publisher = _publisher(to)
     ids = await asyncio.get_running_loop().run_in_executor(_pool, publisher.publish, [event])
     return str(ids[0])
