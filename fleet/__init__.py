@@ -59,6 +59,9 @@ _pool_pid = [0]
 
 def _publisher(to: str) -> Any:
     global _targets  # noqa: PLW0603 - one set of publishers per producer process, built on first use
+    targets = _targets
+    if targets is not None:
+        return targets.publisher_for(to)
     with _lock:
         if _targets is None:
             from infra.settings import Settings

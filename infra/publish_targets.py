@@ -27,6 +27,9 @@ class PublishTargets:
         self._pid = os.getpid()
 
     def publisher_for(self, target: str) -> Publisher:
+        built = self._built.get(target)
+        if built is not None and self._pid == os.getpid():  # every call after the first: no lock
+            return built
         if target not in PUBLISH_TARGETS:
             raise ValueError(f"no publisher for {target!r}: choose from {', '.join(PUBLISH_TARGETS)}")
         with self._lock:
