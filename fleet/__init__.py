@@ -3,45 +3,71 @@
     import fleet
     event_id = fleet.publish("demo.deposit_recorded", {"account": "a-1", "amount": 5}, source="shop")
     ids = fleet.publish_events([fleet.new_event(...), ...])
+    event_id = await fleet.publish_async("demo.deposit_recorded", {...}, source="shop")
     fleet.publish(..., to="redis-stream")   # or "servicebus": through a transport a bridge consumes
 
-Settings come from `FLEET_*` environment variables, read on the first call.
+Settings come from `FLEET_*` environment variables, read on the first call; concurrent calls
+share broker round trips (docs/publishing.md). Errors: `InvalidEvent`, `UnknownEventType`,
+`EventTooLarge` before anything is sent; `BrokerUnavailable` (a `PublishFailed`) after
+FLEET_PUBLISH_TIMEOUT at most when the broker does not take the events.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from handlers.envelope import Event, new_event, parse_event
-from handlers.errors import EventTooLarge, FleetError, InvalidEvent, UnknownEventType
+from handlers.errors import (
+    BrokerUnavailable,
+    EventTooLarge,
+    FleetError,
+    InvalidEvent,
+    PublishFailed,
+    UnknownEventType,
+)
+from infra.publish_targets import PublishTargets
 
 __all__ = [
+    "BrokerUnavailable",
     "Event",
     "EventTooLarge",
     "FleetError",
     "InvalidEvent",
+    "PublishFailed",
     "UnknownEventType",
+    "close",
     "new_event",
     "parse_event",
     "publish",
+    "publish_async",
     "publish_events",
 ]
 
+ASYNC_THREADS = 8
+"""Threads that carry `publish_async` calls; their sends are grouped (infra/group_commit.py)."""
+
 _lock = threading.Lock()
-_runtime: Any = None
+_targets: PublishTargets | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = [0]
 
 
 def _publisher(to: str) -> Any:
-    global _runtime  # noqa: PLW0603 - one runtime per producer process, built on first use
+    global _targets  # noqa: PLW0603 - one set of publishers per producer process, built on first use
+    targets = _targets
+    if targets is not None:
+        return targets.publisher_for(to)
     with _lock:
-        if _runtime is None:
+        if _targets is None:
             from infra.settings import Settings
-            from workers.bootstrap import Runtime
 
-            _runtime = Runtime(Settings())
-        return _runtime.fleet().publisher_for(to)
+            _targets = PublishTargets(Settings())
+    return _targets.publisher_for(to)
 
 
 def publish(
@@ -53,9 +79,10 @@ def publish(
     to: str = "celery",
     **attributes: Any,
 ) -> str:
-    """Validate and send one event; returns its id. Raises `InvalidEvent`, `UnknownEventType`.
+    """Validate and send one event; returns its id once the broker holds it.
 
-    `to`: "celery" (the fleet's queues), "redis-stream" or "servicebus" (a bridge consumes those).
+    Raises `InvalidEvent` (naming the field), `UnknownEventType`, `EventTooLarge`, or
+    `BrokerUnavailable`. `to`: "celery" (the fleet's queues), "redis-stream" or "servicebus".
     """
     event = new_event(type, data, source=source, id=id, **attributes)
     return str(_publisher(to).publish([event])[0])
@@ -64,3 +91,34 @@ def publish(
 def publish_events(events: Sequence[Event], *, to: str = "celery") -> list[str]:
     """Validate all, then send all, batched per message; returns the ids in order."""
     return list(_publisher(to).publish(events))
+
+
+async def publish_async(
+    type: str,
+    data: Any = None,
+    *,
+    source: str,
+    id: str | None = None,
+    to: str = "celery",
+    **attributes: Any,
+) -> str:
+    """`publish` for asyncio callers: the event loop goes on while the broker takes the event."""
+    global _pool  # noqa: PLW0603 - made on first use, in the process that uses it
+    event = new_event(type, data, source=source, id=id, **attributes)  # invalid: raised here, at once
+    with _lock:
+        if _pool is None or _pool_pid[0] != os.getpid():  # a forked child has none of the threads
+            _pool = ThreadPoolExecutor(ASYNC_THREADS, thread_name_prefix="fleet-publish")
+            _pool_pid[0] = os.getpid()
+    publisher = _publisher(to)
+    ids = await asyncio.get_running_loop().run_in_executor(_pool, publisher.publish, [event])
+    return str(ids[0])
+
+
+def close() -> None:
+    """Close this process's publishers and their broker connections; the next call builds them
+    again, from the environment as it is then."""
+    global _targets
+    with _lock:
+        targets, _targets = _targets, None
+    if targets is not None:
+        targets.close()

@@ -2,7 +2,9 @@
 
     FleetError
      ├── RetryableError          transient: retried with backoff until the attempt limit
-     │    └── RateLimited        a downstream said when to come back (Retry-After)
+     │    ├── RateLimited        a downstream said when to come back (Retry-After)
+     │    └── PublishFailed      a producer's events did not all reach the broker (`sent`, `unsent`)
+     │         └── BrokerUnavailable  the broker refused, dropped or did not answer in time
      └── PermanentError          never retried: dead-lettered on the attempt it happened
           ├── InvalidEvent       the envelope or its data broke the schema (names the field)
           ├── EventTooLarge      over the size limit
@@ -29,6 +31,23 @@ class RateLimited(RetryableError):
     def __init__(self, retry_after: float, message: str = "") -> None:
         self.retry_after = max(0.0, float(retry_after))
         super().__init__(message or f"rate limited: retry after {self.retry_after:g}s")
+
+
+class PublishFailed(RetryableError):
+    """Not every event of a publish is known to be on the broker.
+
+    `sent`: the ids the broker confirmed holding. `unsent`: the rest, which may or may not have
+    reached it (a reply lost in a timeout): publish them again; their ids make that harmless.
+    """
+
+    def __init__(self, message: str, *, sent: tuple[str, ...] = (), unsent: tuple[str, ...] = ()) -> None:
+        self.sent = tuple(sent)
+        self.unsent = tuple(unsent)
+        super().__init__(f"{message} ({len(self.sent)} events sent, {len(self.unsent)} not)")
+
+
+class BrokerUnavailable(PublishFailed):
+    """The broker could not be reached, or did not answer within the publish timeout."""
 
 
 class PermanentError(FleetError):

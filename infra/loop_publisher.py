@@ -51,8 +51,10 @@ class ThreadedPublisher:
 
 
 class RedisLoopPublisher:
-    def __init__(self, publisher: CeleryPublisher, broker_url: str) -> None:
+    def __init__(self, publisher: CeleryPublisher, broker_url: str, timeout: float = COMMAND_TIMEOUT) -> None:
+        """`timeout`: the longest a send may wait on Redis, connecting included (FLEET_PUBLISH_TIMEOUT)."""
         self._publisher = publisher
+        self._timeout = timeout
         self._messages = RedisMessages(publisher)
         self._broker_url = broker_url
         self._client: redis.asyncio.Redis | None = None
@@ -63,7 +65,7 @@ class RedisLoopPublisher:
         """Send the events durably, or raise (a redis-py or kombu error: nothing acknowledged)."""
         client = self._client_for(asyncio.get_running_loop())
         if not self._connected:
-            await asyncio.to_thread(self._publisher.connect)
+            await asyncio.to_thread(self._publisher.connect, self._timeout)
             self._connected = True
         sends = self._messages.build(events)  # validates first; raises before anything is built
         by_queue: dict[str, list[str]] = {}
@@ -72,7 +74,7 @@ class RedisLoopPublisher:
         # One deadline for the whole send, not redis-py's socket timeout: that one runs every
         # write in a task of its own (asyncio.wait_for), a turn of the loop per send. Cancelled
         # mid-command, redis-py drops the connection, so no reply is ever read by the wrong send.
-        async with asyncio.timeout(COMMAND_TIMEOUT):
+        async with asyncio.timeout(self._timeout):
             if len(by_queue) == 1:  # the usual case: one command, no pipeline to build
                 [(key, payloads)] = by_queue.items()
                 await client.lpush(key, *payloads)
@@ -88,7 +90,7 @@ class RedisLoopPublisher:
             self._loop = loop
             self._client = redis.asyncio.Redis.from_url(
                 self._broker_url,
-                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_connect_timeout=min(CONNECT_TIMEOUT, self._timeout),
                 # No silent second try: a failed send is answered 503 and the client sends again.
                 retry=Retry(NoBackoff(), 0),
             )

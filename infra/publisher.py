@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from celery import Celery
 
@@ -21,6 +21,15 @@ from handlers.envelope import Event, check_size
 from handlers.registry import Registry, Route
 
 MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+class EncodedEvent(NamedTuple):
+    """One validated event: its route, id, JSON text and that text's size in bytes."""
+
+    route: Route
+    id: str
+    text: str
+    size: int
 
 
 class CeleryPublisher:
@@ -67,14 +76,25 @@ class CeleryPublisher:
 
         Raises `UnknownEventType` or `EventTooLarge` for the first event that cannot be sent.
         """
-        grouped: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        routes: dict[str, Route] = {}
+        return [(route, [event.text for event in chunk]) for route, chunk in self.group(self.encode(events))]
+
+    def encode(self, events: Sequence[Event]) -> list[EncodedEvent]:
+        """Each event validated and serialised; raises `UnknownEventType` or `EventTooLarge` for
+        the first event that cannot be sent."""
+        encoded: list[EncodedEvent] = []
         for event in events:
             route = self._registry.route_for(event.type)
             body = check_size(event, self._max_event_bytes)
-            routes[route.task] = route
-            grouped[route.task].append((body.decode(), len(body)))
-        return [(routes[task], chunk) for task, items in grouped.items() for chunk in self._chunks(items)]
+            encoded.append(EncodedEvent(route, event.id, body.decode(), len(body)))
+        return encoded
+
+    def group(self, encoded: Sequence[EncodedEvent]) -> list[tuple[Route, list[EncodedEvent]]]:
+        """Encoded events as messages: grouped by route, at most `batch_size` events and about a
+        megabyte each, routes in the order of their first event."""
+        grouped: dict[str, list[EncodedEvent]] = defaultdict(list)
+        for event in encoded:
+            grouped[event.route.task].append(event)
+        return [(items[0].route, chunk) for items in grouped.values() for chunk in self._chunks(items)]
 
     def send(
         self,
@@ -100,15 +120,15 @@ class CeleryPublisher:
             kwargsrepr=kwargs_repr(len(events), attempt),
         )
 
-    def _chunks(self, items: list[tuple[str, int]]) -> Iterator[list[str]]:
-        chunk: list[str] = []
+    def _chunks(self, items: list[EncodedEvent]) -> Iterator[list[EncodedEvent]]:
+        chunk: list[EncodedEvent] = []
         size = 0
-        for event, event_size in items:
-            if chunk and (len(chunk) >= self._batch_size or size + event_size > MAX_MESSAGE_BYTES):
+        for event in items:
+            if chunk and (len(chunk) >= self._batch_size or size + event.size > MAX_MESSAGE_BYTES):
                 yield chunk
                 chunk, size = [], 0
             chunk.append(event)
-            size += event_size
+            size += event.size
         if chunk:
             yield chunk
 

@@ -91,8 +91,12 @@ class RedisMessages:
     def build(self, events: Sequence[Event]) -> list[Send]:
         """The (list, payload) pairs kombu would LPUSH to publish `events`; raises, sending
         nothing, if any event cannot be routed or is too large."""
+        return self.build_messages(self._publisher.messages(events))
+
+    def build_messages(self, messages: Sequence[tuple[Route, list[str]]]) -> list[Send]:
+        """The (list, payload) pairs of messages already grouped (`CeleryPublisher.group`)."""
         sends: list[Send] = []
-        for route, events_json in self._publisher.messages(events):
+        for route, events_json in messages:
             if route.task not in self._templates:
                 self._templates[route.task] = self._learn(route, events_json)
             template = self._templates[route.task]

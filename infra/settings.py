@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(DEFAULT_MAX_EVENT_BYTES, ge=1024)
     batch_size: int = Field(500, ge=1, le=10_000)
     """Most events one broker message carries."""
+    publish_timeout: float = Field(5.0, gt=0, le=300)
+    """Seconds a producer (`fleet.publish`, `fleet publish`, the web ingress) waits on the broker
+    for each step of a publish (connect, send, confirm) before it raises `BrokerUnavailable`
+    (docs/publishing.md)."""
     visibility_timeout: int = Field(20, ge=10)
     """Redis broker: the lease, in seconds, on each message a worker holds. A live worker renews
     it every quarter lease however long it holds the message (infra/leases.py); a dead worker's

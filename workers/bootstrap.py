@@ -32,6 +32,7 @@ from infra.history import SqlHistory
 from infra.loop_publisher import RedisLoopPublisher, ThreadedPublisher
 from infra.metrics.fleet import PrometheusRecorder
 from infra.outbox import SqlOutbox
+from infra.producer import Producer
 from infra.publisher import CeleryPublisher
 from infra.settings import Settings
 from infra.slots import RedisSlots
@@ -112,11 +113,19 @@ class Fleet:
         )
 
     @cached_property
+    def producer(self) -> Producer:
+        """Producers' sends (the web ingress, `fleet publish`): each broker step bounded by
+        FLEET_PUBLISH_TIMEOUT, concurrent sends grouped (infra/producer.py)."""
+        return Producer(self.settings, self.registry)
+
+    @cached_property
     def loop_publisher(self) -> RedisLoopPublisher | ThreadedPublisher:
         """The web process's: sends from its event loop on Redis, from threads of its own else."""
         if self.settings.broker_is_redis:
-            return RedisLoopPublisher(self.publisher, self.settings.broker_url)
-        return ThreadedPublisher(self.publisher)
+            return RedisLoopPublisher(
+                self.producer.publisher, self.settings.broker_url, timeout=self.settings.publish_timeout
+            )
+        return ThreadedPublisher(self.producer)
 
     def publisher_for(self, target: str) -> Publisher:
         """The publisher of a target in `infra.transports.PUBLISH_TARGETS`."""
@@ -125,7 +134,7 @@ class Fleet:
         if target == "servicebus":
             return self.transports.servicebus_publisher
         if target == "celery":
-            return self.publisher
+            return self.producer
         raise ValueError(f"no publisher for {target!r}")
 
     @cached_property
@@ -179,6 +188,8 @@ class Fleet:
             self.stores.dispose_after_fork()
 
     def close(self) -> None:
+        if "producer" in self.__dict__:
+            self.producer.close()
         if "domains" in self.__dict__:
             self.domains.close()
         if "ingress" in self.__dict__:

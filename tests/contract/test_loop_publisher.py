@@ -55,11 +55,11 @@ def _event_ids(message: dict[str, Any]) -> list[str]:
 
 
 def _comparable(message: dict[str, Any]) -> dict[str, Any]:
-    """A message without what differs from send to send: ids, tags, timestamps, the due time."""
+    """A message without what differs from send to send: ids, tags, timestamps, the due time, and
+    the reply address (an id of the sending Celery app: the web process's is the producer's)."""
     headers = {k: v for k, v in message["headers"].items() if k not in {"id", "root_id", "fleet_due"}}
-    properties = {
-        k: v for k, v in message["properties"].items() if k not in {"correlation_id", "delivery_tag"}
-    }
+    per_send = {"correlation_id", "delivery_tag", "reply_to"}
+    properties = {k: v for k, v in message["properties"].items() if k not in per_send}
     return {**message, "headers": headers, "properties": properties}
 
 

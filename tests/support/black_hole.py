@@ -10,7 +10,24 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 from urllib.parse import urlsplit
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[int]:
+    """Yields the port of a listener on loopback that accepts and never answers (a black-holed broker)."""
+    hole = BlackHole().start()
+    try:
+        yield hole.port
+    finally:
+        hole.stop()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound once, then released)."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return int(probe.getsockname()[1])
 
 
 class BlackHole:

@@ -75,6 +75,7 @@ def test_a_tree_that_keeps_the_floor_plan_passes(tree_dir: Path) -> None:
         ("infra/up.py", "import workers.bootstrap\n", "Layers"),
         ("tasks/bad.py", "import redis\n", "Tasks are Celery adapters"),
         ("workers/console.py", "import azure.servicebus\n", "The processes reach brokers"),
+        ("fleet/runtime.py", "import workers.bootstrap\n", "The producer API builds a producer"),
     ],
 )
 def test_a_forbidden_import_breaks_the_lint(tree_dir: Path, module: str, text: str, broken: str) -> None:

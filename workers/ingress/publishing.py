@@ -20,24 +20,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
-
 from handlers.envelope import Event
-from handlers.errors import FleetError
+from handlers.errors import FleetError, PermanentError, PublishFailed
+from infra.broker_errors import is_broker_unavailable
 from infra.metrics.ingress import EVENTS_ACCEPTED
 from workers.ingress.http import Problem, broker_unavailable
 from workers.ingress.ports import LoopPublisher
 
 log = logging.getLogger("fleet.ingress")
 
-BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,  # kombu's, when its retries are spent
-    RedisError,  # the loop's own Redis client: unreachable, timed out, or refusing (out of memory)
-    ConnectionError,
-    TimeoutError,
-    OSError,
-)
 MAX_GROUP_EVENTS = 5000  # one send stays well under a second even on a slow broker
 
 
@@ -132,7 +123,7 @@ class GroupPublisher:
         try:
             await self.publisher.publish([event for pending in group for event in pending.events])
             return [None] * len(group)
-        except FleetError:
+        except PermanentError:
             # The endpoints check routes and sizes first, so this is not expected; still, one
             # request's bad event must not fail the others: send each request on its own.
             if len(group) == 1:
@@ -142,7 +133,7 @@ class GroupPublisher:
             try:
                 await self.publisher.publish(pending.events)
                 outcomes.append(None)
-            except FleetError as exc:
+            except PermanentError as exc:
                 outcomes.append(exc)
         return outcomes
 
@@ -158,7 +149,7 @@ def _settle(group: list[_Pending], outcomes: list[BaseException | None]) -> None
 
 
 def _as_problem(exc: BaseException) -> Exception:
-    if isinstance(exc, BROKER_ERRORS):
+    if isinstance(exc, PublishFailed) or is_broker_unavailable(exc):
         log.warning("publishing failed: %s: %s", type(exc).__name__, exc)
         return broker_unavailable(exc)
     if isinstance(exc, FleetError):
