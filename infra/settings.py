@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     console_secret: SecretStr | None = None
     """Key signing the console's session cookies; unset, a random key per process (so logins
     end when it restarts)."""
+    console_sign_in_token: SecretStr | None = None
+    """Set by `fleet up` when no console users are configured: the token of the one-time sign-in
+    link it prints; honoured only while the web process listens on loopback."""
     console_trusted_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$")
     """A header set by a trusted reverse proxy naming the signed-in user (e.g. X-Forwarded-User)."""
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
