@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import redis
 
@@ -17,6 +18,9 @@ from infra.producer import Producer
 from infra.settings import Settings
 from infra.transports import PUBLISH_TARGETS
 
+if TYPE_CHECKING:
+    from infra.transports.servicebus_client import ServiceBusConnection
+
 
 class PublishTargets:
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
@@ -24,6 +28,7 @@ class PublishTargets:
         self.registry = registry or Registry()
         self._lock = threading.Lock()
         self._built: dict[str, Publisher] = {}
+        self._connections: list[ServiceBusConnection] = []  # the one Service Bus client, once used
         self._pid = os.getpid()
 
     def publisher_for(self, target: str) -> Publisher:
@@ -42,6 +47,10 @@ class PublishTargets:
     def close(self) -> None:
         with self._lock:
             built, self._built = self._built, {}
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            if self._pid == os.getpid():
+                connection.close()
         for publisher in built.values():
             close = getattr(publisher, "close", None)  # the transports' publishers close lazily
             if close is not None and self._pid == os.getpid():
@@ -66,14 +75,19 @@ class PublishTargets:
                 maxlen=settings.redis_stream_maxlen,
             )
         if target == "servicebus":
-            from infra.transports.servicebus import ServiceBusPublisher, client_factory
+            from infra.transports.servicebus import ServiceBusPublisher
+            from infra.transports.servicebus_client import CredentialKind, ServiceBusConnection
 
             secret = settings.servicebus_connection_string
-            factory = client_factory(
-                secret.get_secret_value() if secret else None, settings.servicebus_namespace
+            connection = ServiceBusConnection(
+                connection_string=secret.get_secret_value() if secret else None,
+                namespace=settings.servicebus_namespace,
+                credential=CredentialKind(settings.servicebus_credential),
+                client_id=settings.servicebus_client_id,
             )
+            self._connections.append(connection)
             return ServiceBusPublisher(
-                factory,
+                connection,
                 settings.servicebus_queue,
                 registry=self.registry,
                 max_event_bytes=settings.max_event_bytes,

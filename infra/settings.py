@@ -1,4 +1,5 @@
-"""Settings, read once from `FLEET_*` environment variables and validated at start.
+"""Settings, read once from `FLEET_*` environment variables, or from files named after them in
+FLEET_SECRETS_DIR (a mounted Kubernetes Secret), and validated at start; the environment wins.
 
 Defaults describe one machine (the quick start): Redis and PostgreSQL-or-SQLite on loopback.
 Every process logs the broker and database it uses at start, so a default is never silent.
@@ -7,11 +8,18 @@ Every process logs the broker and database it uses at start, so a default is nev
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+import os
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from engine.records import HistoryMode
 from handlers.envelope import DEFAULT_MAX_EVENT_BYTES
@@ -25,6 +33,25 @@ QUEUE_PREFIX_SEPARATORS = ".:-_"
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLEET_", frozen=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets_dir = os.environ.get("FLEET_SECRETS_DIR")
+        if not secrets_dir:
+            return init_settings, env_settings
+        # one file per setting, named as its variable (FLEET_CONSOLE_SECRET), content stripped
+        return init_settings, env_settings, SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
+
+    secrets_dir: str | None = None
+    """A directory of files named as settings (`FLEET_CONSOLE_SECRET`, ...), each holding its
+    value: a Kubernetes Secret mounted as a volume. A variable set in the environment wins."""
 
     broker_url: str = "redis://127.0.0.1:6379/0"
     """Celery broker: `redis://` or `amqp://`."""
@@ -122,6 +149,9 @@ class Settings(BaseSettings):
     console_secret: SecretStr | None = None
     """Key signing the console's session cookies; unset, a random key per process (so logins
     end when it restarts)."""
+    console_sign_in_token: SecretStr | None = None
+    """Set by `fleet up` when no console users are configured: the token of the one-time sign-in
+    link it prints; honoured only while the web process listens on loopback."""
     console_trusted_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$")
     """A header set by a trusted reverse proxy naming the signed-in user (e.g. X-Forwarded-User)."""
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
@@ -181,6 +211,16 @@ class Settings(BaseSettings):
     servicebus_namespace: str | None = None
     """`<name>.servicebus.windows.net`, authenticated by azure-identity (DefaultAzureCredential:
     managed identity, workload identity, environment, Azure CLI)."""
+    servicebus_credential: Literal[
+        "default", "managed-identity", "workload-identity", "environment", "azure-cli"
+    ] = "default"
+    """How a process signs in to FLEET_SERVICEBUS_NAMESPACE (azure-identity): `default` tries the
+    environment, workload identity, managed identity and the Azure CLI in turn; the others use one."""
+    servicebus_client_id: str | None = Field(
+        None, validation_alias=AliasChoices("FLEET_SERVICEBUS_CLIENT_ID", "AZURE_CLIENT_ID")
+    )
+    """The client id of a user-assigned managed identity (or of the workload identity's app);
+    AZURE_CLIENT_ID, as azure-identity names it, is read too."""
     servicebus_queue: str = Field("fleet-events", min_length=1)
     """The queue `fleet bridge servicebus` consumes and `fleet publish --to servicebus` sends to."""
     servicebus_sessions: bool = False

@@ -194,6 +194,8 @@ class Fleet:
             self.domains.close()
         if "ingress" in self.__dict__:
             self.ingress.close()
+        if "transports" in self.__dict__:
+            self.transports.close()
         self.engine.dispose()
         if "stores" in self.__dict__:
             self.stores.close()

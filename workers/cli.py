@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,10 +85,17 @@ def web(ctx: Context) -> None:
 def up(ctx: Context) -> None:
     """Migrate the database, then run worker, beat, web (and bridges, FLEET_UP_BRIDGES) until Ctrl-C."""
     from infra.migrate import upgrade
+    from workers.console.sign_in_link import LOOPBACK, link, new_token
     from workers.supervisor import run_all
 
     upgrade(ctx.runtime.fleet().engine)
-    bridges = [["bridge", name] for name in ctx.runtime.settings.bridges_for_up]
+    settings = ctx.runtime.settings
+    if not settings.console_users and not settings.console_trusted_header and settings.web_host in LOOPBACK:
+        # A newcomer sees the console without configuring users; the web child reads the token.
+        token = new_token()
+        os.environ["FLEET_CONSOLE_SIGN_IN_TOKEN"] = token
+        click.echo(f"console: {link(settings.web_host, settings.web_port, token)}  (signs in once)")
+    bridges = [["bridge", name] for name in settings.bridges_for_up]
     sys.exit(run_all([["worker"], ["beat"], ["web"], *bridges]))
 
 

@@ -4,15 +4,21 @@ stand-in answer it), page by page up to a cap, so a deep queue costs a bounded t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from azure.servicebus import ServiceBusClient, ServiceBusSubQueue
+from azure.servicebus import ServiceBusSubQueue
+from azure.servicebus.exceptions import ServiceBusError
+
+from infra.transports.servicebus_client import ServiceBusConnection
 
 COUNT_CAP = 5_000
 """Stop counting here: the page says "at least" rather than peeking a deep queue for minutes."""
 _PAGE = 250
+
+
+class QueueUnreadable(Exception):
+    """The namespace could not be reached, or refused the peek."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +37,14 @@ class QueueCounts:
 
 
 def peek_counts(
-    open_client: Callable[[], ServiceBusClient], queue: str, *, sessions: bool, cap: int = COUNT_CAP
+    connection: ServiceBusConnection, queue: str, *, sessions: bool, cap: int = COUNT_CAP
 ) -> QueueCounts:
-    with open_client() as client:
-        dead = _count(client.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER), cap)
-        active = None if sessions else _count(client.get_queue_receiver(queue), cap)
+    try:
+        with connection.in_use() as client:
+            dead = _count(client.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER), cap)
+            active = None if sessions else _count(client.get_queue_receiver(queue), cap)
+    except ServiceBusError as exc:
+        raise QueueUnreadable(str(exc)) from exc
     return QueueCounts(name=queue, active=active, dead_lettered=dead, cap=cap)
 
 

@@ -1,5 +1,5 @@
-"""Azure Service Bus as a transport, on the `azure-servicebus` SDK: the client (SAS connection
-string or azure-identity), the producer, and the dead-letter sub-queue view.
+"""Azure Service Bus as a transport, on the `azure-servicebus` SDK: the producer and the
+dead-letter sub-queue view, over the process's one client (infra/transports/servicebus_client.py).
 
 Wire format: one message per event, the CloudEvent in JSON structured mode as the body
 (content type `application/cloudevents+json`), `message_id` = the event id (so the service's
@@ -10,7 +10,7 @@ ordering key), `subject` = the event type.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,24 +20,10 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 
 from handlers.envelope import Event, check_size
 from handlers.registry import Registry
+from infra.transports.servicebus_client import ServiceBusConnection
 
 CONTENT_TYPE = "application/cloudevents+json"
 PEEK_PAGE = 100
-
-
-def client_factory(connection_string: str | None, namespace: str | None) -> Callable[[], ServiceBusClient]:
-    """How to open a client: by connection string (SAS, or the emulator's), else by identity."""
-    if connection_string:
-        return lambda: ServiceBusClient.from_connection_string(connection_string)
-    if namespace:
-
-        def by_identity() -> ServiceBusClient:
-            from azure.identity import DefaultAzureCredential
-
-            return ServiceBusClient(namespace, DefaultAzureCredential())
-
-        return by_identity
-    raise ValueError("Service Bus: set FLEET_SERVICEBUS_CONNECTION_STRING or FLEET_SERVICEBUS_NAMESPACE")
 
 
 def as_message(event: Event, body: bytes) -> ServiceBusMessage:
@@ -55,13 +41,13 @@ class ServiceBusPublisher:
 
     def __init__(
         self,
-        open_client: Callable[[], ServiceBusClient],
+        connection: ServiceBusConnection,
         queue: str,
         *,
         registry: Registry,
         max_event_bytes: int,
     ) -> None:
-        self._open_client = open_client
+        self._connection = connection
         self._queue = queue
         self._registry = registry
         self._max_event_bytes = max_event_bytes
@@ -75,7 +61,7 @@ class ServiceBusPublisher:
         for event in events:
             self._registry.route_for(event.type)
             messages.append(as_message(event, check_size(event, self._max_event_bytes)))
-        with self._open_client() as client, client.get_queue_sender(self._queue) as sender:
+        with self._connection.sender(self._queue) as sender:  # kept open: one connection for all
             if at is not None:
                 sender.schedule_messages(messages, at)
             else:
@@ -106,13 +92,13 @@ class DeadLettered:
 class ServiceBusDeadLetters:
     """The queue's `$DeadLetterQueue`: browse (peek), and resubmit to the queue."""
 
-    def __init__(self, open_client: Callable[[], ServiceBusClient], queue: str) -> None:
-        self._open_client = open_client
+    def __init__(self, connection: ServiceBusConnection, queue: str) -> None:
+        self._connection = connection
         self._queue = queue
 
     def browse(self, limit: int) -> list[DeadLettered]:
         found: list[DeadLettered] = []
-        with self._open_client() as client, self._dlq(client) as receiver:
+        with self._connection.in_use() as client, self._dlq(client) as receiver:
             next_sequence = 0
             while len(found) < limit:
                 page = receiver.peek_messages(
@@ -130,7 +116,7 @@ class ServiceBusDeadLetters:
         drop it within its window; the event id in the body stays the idempotency key."""
         done: list[DeadLettered] = []
         with (
-            self._open_client() as client,
+            self._connection.in_use() as client,
             self._dlq(client, max_wait) as receiver,
             client.get_queue_sender(self._queue) as sender,
         ):

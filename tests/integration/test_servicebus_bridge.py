@@ -15,6 +15,7 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.servicebus.exceptions import MessageLockLostError
 
+from infra.transports.servicebus_receiver import Receiver
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.helpers import deposit
 from tests.support.processes import FleetProcess, wait_until
@@ -194,7 +195,7 @@ def test_a_slow_batch_keeps_its_locks_and_an_unrenewed_one_loses_them(bus: Servi
         client.get_queue_receiver(queue, max_wait_time=5) as receiver,
     ):
         renewed, unrenewed = receiver.receive_messages(max_message_count=2, max_wait_time=5)
-        with locks_renewed(receiver, [renewed]):
+        with locks_renewed(Receiver(receiver), [renewed]):
             time.sleep(LOCK_SECONDS * 1.5)  # a hand-over slower than the lock
         receiver.complete_message(renewed)
         with pytest.raises(MessageLockLostError):

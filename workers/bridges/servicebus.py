@@ -21,11 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
-
-from azure.servicebus import NEXT_AVAILABLE_SESSION, AutoLockRenewer, ServiceBusClient
-from azure.servicebus.exceptions import OperationTimeoutError, ServiceBusError
 
 from handlers.errors import PermanentError
 from handlers.registry import Idempotency
@@ -33,6 +29,13 @@ from infra.failures import INFRASTRUCTURE_FAILURES
 from infra.metrics.bridges import BRIDGE_CONNECTED, BRIDGE_MESSAGES
 from infra.transports.effects import SqlEffects
 from infra.transports.servicebus import body_of
+from infra.transports.servicebus_receiver import (
+    SERVICEBUS_FAILURES,
+    Connection,
+    QueueReceiving,
+    Receiver,
+    lock_seconds_left,
+)
 from workers.bridges.handover import Checked, HandOver
 
 log = logging.getLogger("fleet.bridge.servicebus")
@@ -47,24 +50,19 @@ DESCRIPTION_LIMIT = 1024  # the service keeps a dead-letter description to a few
 class ServiceBusBridge:
     def __init__(
         self,
-        open_client: Callable[[], ServiceBusClient],
-        queue: str,
+        receiving: QueueReceiving,
         hand_over: HandOver,
         *,
         sessions: bool,
         effects: SqlEffects,
         batch: int,
-        lock_renewal: float,
-        max_wait: float = 1.0,
     ) -> None:
         self._effects = effects
-        self._open_client = open_client
-        self._queue = queue
+        self._receiving = receiving
         self._hand_over = hand_over
         self._sessions = sessions
         self._batch = batch
-        self._lock_renewal = lock_renewal
-        self._max_wait = max_wait
+        self._max_wait = receiving.max_wait
 
     def run(self, stop: threading.Event) -> None:
         """Bridge until `stop` is set; the batch in hand is finished first."""
@@ -73,11 +71,11 @@ class ServiceBusBridge:
         connected.set(0)
         while not stop.is_set():
             try:
-                with self._open_client() as client, AutoLockRenewer(self._lock_renewal) as renewer:
+                with self._receiving.connected() as connection:
                     while not stop.is_set():
-                        if self._receive(client, renewer, stop, connected.set):
+                        if self._receive(connection, stop, connected.set):
                             backoff = BACKOFF_START
-            except (ServiceBusError, OSError, *INFRASTRUCTURE_FAILURES) as exc:  # type: ignore[misc]
+            except (*SERVICEBUS_FAILURES, OSError, *INFRASTRUCTURE_FAILURES) as exc:  # type: ignore[misc]
                 connected.set(0)
                 log.warning(
                     "servicebus bridge interrupted (%s: %s); locked messages come back when their "
@@ -91,35 +89,16 @@ class ServiceBusBridge:
         connected.set(0)
 
     def _receive(
-        self,
-        client: ServiceBusClient,
-        renewer: AutoLockRenewer,
-        stop: threading.Event,
-        set_connected: Callable[[int], None],
+        self, connection: Connection, stop: threading.Event, set_connected: Callable[[int], None]
     ) -> bool:
         """One receiver's life: the queue's, or one session's until it runs dry."""
-        options: dict[str, Any] = {"max_wait_time": self._max_wait, "prefetch_count": 0}
-        if self._sessions:
-            options["session_id"] = NEXT_AVAILABLE_SESSION
-        try:
-            receiver = client.get_queue_receiver(self._queue, **options)
-            receiver.__enter__()
-        except OperationTimeoutError:  # no session is free: nothing to do for now
+        with connection.receiver() as receiver:
             set_connected(1)
-            stop.wait(self._max_wait)
-            return True
-        try:
-            set_connected(1)
-            if self._sessions:
-                if receiver.session.locked_until_utc is None:  # attached without a session: none free
-                    stop.wait(self._max_wait)
-                    return True
-                renewer.register(receiver, receiver.session)
-                log.info("holding session %s", receiver.session.session_id)
+            if receiver is None:  # no session is free: nothing to do for now
+                stop.wait(self._max_wait)
+                return True
             while not stop.is_set():
-                messages = receiver.receive_messages(
-                    max_message_count=self._batch, max_wait_time=self._max_wait
-                )
+                messages = receiver.receive(self._batch, self._max_wait)
                 if not messages:
                     if self._sessions:
                         return True  # this session is dry: let another bridge or turn have the next
@@ -127,10 +106,8 @@ class ServiceBusBridge:
                 with locks_renewed(receiver, [] if self._sessions else messages):
                     self.process(receiver, messages)
             return True
-        finally:
-            receiver.__exit__(None, None, None)
 
-    def process(self, receiver: Any, messages: list[Any]) -> None:
+    def process(self, receiver: Receiver, messages: list[Any]) -> None:
         valid: list[tuple[Any, Checked]] = []
         poison: list[tuple[Any, PermanentError]] = []
         for message in messages:
@@ -144,11 +121,9 @@ class ServiceBusBridge:
             if self._sessions:
                 self._wait_until_run([checked for _, checked in valid])
         for message, _ in valid:
-            receiver.complete_message(message)
+            receiver.complete(message)
         for message, exc in poison:
-            receiver.dead_letter_message(
-                message, reason=type(exc).__name__, error_description=str(exc)[:DESCRIPTION_LIMIT]
-            )
+            receiver.dead_letter(message, reason=type(exc).__name__, description=str(exc)[:DESCRIPTION_LIMIT])
             log.error(
                 "message %s dead-lettered in Service Bus: %s: %s", message.message_id, type(exc).__name__, exc
             )
@@ -167,16 +142,16 @@ class ServiceBusBridge:
 
 
 @contextmanager
-def locks_renewed(receiver: Any, messages: list[Any]) -> Iterator[None]:
+def locks_renewed(receiver: Receiver, messages: list[Any]) -> Iterator[None]:
     """Renew the batch's locks while it is in hand, once half of the lock time has passed.
 
     Most hand-overs take milliseconds and never renew; AutoLockRenewer would watch every message
     from a thread pool and cost the bridge two thirds of its throughput.
     """
-    if not messages or messages[0].locked_until_utc is None:
+    lock_left = lock_seconds_left(messages[0]) if messages else None
+    if lock_left is None:
         yield
         return
-    lock_left = (messages[0].locked_until_utc - datetime.now(UTC)).total_seconds()
     done = threading.Event()
 
     def renew() -> None:
@@ -184,10 +159,7 @@ def locks_renewed(receiver: Any, messages: list[Any]) -> Iterator[None]:
             for message in messages:
                 if done.is_set():
                     return
-                try:
-                    receiver.renew_message_lock(message)
-                except (ServiceBusError, ValueError) as exc:  # settled meanwhile, or the lock is lost
-                    log.debug("lock of %s not renewed: %s", message.message_id, exc)
+                receiver.renew_lock(message)  # False when settled meanwhile, or the lock is lost
             log.info("renewed the locks of a batch of %d still being handed over", len(messages))
 
     renewing = threading.Thread(target=renew, name="lock-renewal", daemon=True)

@@ -34,6 +34,7 @@ from workers.console import (
 )
 from workers.console.auth import Role, User, Users
 from workers.console.common import HERE, Console, blocking, operator
+from workers.console.sign_in_link import LOCAL_USER, SignInLink
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime
@@ -69,7 +70,9 @@ def _templates() -> Jinja2Templates:
 def make_console(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     users = Users(settings.console_users)
-    if not users and not settings.console_trusted_header:
+    link_token = settings.console_sign_in_token
+    sign_in_link = SignInLink(link_token.get_secret_value() if link_token else None, settings.web_host)
+    if not users and not settings.console_trusted_header and not sign_in_link:
         log.warning("console: no FLEET_CONSOLE_USERS and no trusted header; nobody can sign in")
     secret = settings.console_secret.get_secret_value() if settings.console_secret else None
     if secret is None:
@@ -97,6 +100,15 @@ def make_console(runtime: Runtime) -> Starlette:
         await console.record(user, "login", "")
         return RedirectResponse(target, status_code=303)
 
+    async def sign_in_once(request: Request) -> Response:
+        if not sign_in_link.redeem(request.query_params.get("token", "")):
+            return PlainTextResponse("this sign-in link was used already, or is wrong", status_code=403)
+        request.session.clear()
+        request.session.update({"user": LOCAL_USER, "role": str(Role.OPERATOR)})
+        csrf.rotate(request.session)
+        await console.record(User(LOCAL_USER, Role.OPERATOR), "login.link", "")
+        return RedirectResponse(f"{MOUNT}/", status_code=303)
+
     @operator(console, needs=Role.VIEWER)
     async def logout(request: Request, user: User, form: FormData) -> Response:
         request.session.clear()
@@ -106,6 +118,7 @@ def make_console(runtime: Runtime) -> Starlette:
         Route("/login", login_form),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Route("/sign-in", sign_in_once),
         *overview.routes(console),
         *workers_page.routes(console),
         *events.routes(console),

@@ -12,16 +12,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import redis
-from azure.servicebus.exceptions import ServiceBusError
-from kombu.exceptions import OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from engine.records import Filter
 from infra.console.activity import by_route, per_minute
-from infra.console.servicebus_queue import QueueCounts, peek_counts
+from infra.console.broker_reads import BROKER_UNREACHABLE, stream_groups
+from infra.console.servicebus_queue import QueueCounts, QueueUnreadable, peek_counts
 from workers.console.auth import User
 from workers.console.common import Console, blocking, viewer
 from workers.status import oldest_ages, queue_depths
@@ -44,7 +42,7 @@ def from_broker(what: str, read: Callable[[], T], problems: list[str]) -> T | No
     the database (dead letters, events) must stay useful exactly then."""
     try:
         return read()
-    except (OperationalError, OSError, redis.RedisError) as exc:
+    except BROKER_UNREACHABLE as exc:
         problems.append(f"{what}: the broker is unreachable ({exc})")
         return None
 
@@ -103,24 +101,7 @@ def queue_rates(runtime: Runtime, problems: list[str]) -> list[dict[str, Any]]:
 def redis_streams(runtime: Runtime) -> list[dict[str, Any]]:
     """The Redis stream the bridge consumes: its length, and per consumer group what is pending
     (delivered, not acknowledged) and the lag (not yet delivered)."""
-    stream = runtime.settings.redis_stream
-    client = runtime.fleet().transports.stream_redis
-    try:
-        length = int(client.xlen(stream))
-        groups: list[dict[str, Any]] = client.xinfo_groups(stream)
-    except redis.ResponseError:  # no such stream: nothing was ever published to it
-        return []
-    return [
-        {
-            "name": stream,
-            "length": length,
-            "group": group["name"].decode() if isinstance(group["name"], bytes) else group["name"],
-            "consumers": group["consumers"],
-            "pending": group["pending"],
-            "lag": group.get("lag"),
-        }
-        for group in groups
-    ] or [{"name": stream, "length": length, "group": "", "consumers": 0, "pending": 0, "lag": None}]
+    return stream_groups(runtime.fleet().transports.stream_redis, runtime.settings.redis_stream)
 
 
 def servicebus_queue(runtime: Runtime, problems: list[str]) -> QueueCounts | None:
@@ -130,11 +111,11 @@ def servicebus_queue(runtime: Runtime, problems: list[str]) -> QueueCounts | Non
         return None
     try:
         return peek_counts(
-            runtime.fleet().transports.open_servicebus(),
+            runtime.fleet().transports.servicebus,
             settings.servicebus_queue,
             sessions=settings.servicebus_sessions,
         )
-    except ServiceBusError as exc:
+    except QueueUnreadable as exc:
         problems.append(f"Service Bus queue {settings.servicebus_queue}: could not be read ({exc})")
         return None
 

@@ -3,10 +3,9 @@ dead-letter queues and the bridges that hand their events to the fleet's queues.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import redis
 from redis import Redis
@@ -23,6 +22,7 @@ from workers.bridges.redis_stream import RedisStreamBridge
 
 if TYPE_CHECKING:  # the Service Bus SDK loads only in the processes that use it (about 0.5 s)
     from infra.transports.servicebus import ServiceBusDeadLetters, ServiceBusPublisher
+    from infra.transports.servicebus_client import ServiceBusConnection
     from workers.bridges.servicebus import ServiceBusBridge
 
 
@@ -62,20 +62,29 @@ class Transports:
         )
         return RedisStreamBridge(group, self.hand_over, self.dead_letters)
 
-    def open_servicebus(self) -> Callable[[], Any]:
-        """Opens a `ServiceBusClient` (azure.servicebus) for the configured namespace."""
-        from infra.transports.servicebus import client_factory
+    @cached_property
+    def servicebus(self) -> ServiceBusConnection:
+        """The process's one Service Bus client, for its publisher, bridge and console."""
+        from infra.transports.servicebus_client import CredentialKind, ServiceBusConnection
 
         secret = self.settings.servicebus_connection_string
-        connection_string = secret.get_secret_value() if secret else None
-        return client_factory(connection_string, self.settings.servicebus_namespace)
+        return ServiceBusConnection(
+            connection_string=secret.get_secret_value() if secret else None,
+            namespace=self.settings.servicebus_namespace,
+            credential=CredentialKind(self.settings.servicebus_credential),
+            client_id=self.settings.servicebus_client_id,
+        )
+
+    def close(self) -> None:
+        if "servicebus" in self.__dict__:
+            self.servicebus.close()
 
     @cached_property
     def servicebus_publisher(self) -> ServiceBusPublisher:
         from infra.transports.servicebus import ServiceBusPublisher
 
         return ServiceBusPublisher(
-            self.open_servicebus(),
+            self.servicebus,
             self.settings.servicebus_queue,
             registry=self.registry,
             max_event_bytes=self.settings.max_event_bytes,
@@ -85,19 +94,25 @@ class Transports:
     def servicebus_dead_letters(self) -> ServiceBusDeadLetters:
         from infra.transports.servicebus import ServiceBusDeadLetters
 
-        return ServiceBusDeadLetters(self.open_servicebus(), self.settings.servicebus_queue)
+        return ServiceBusDeadLetters(self.servicebus, self.settings.servicebus_queue)
 
     def servicebus_bridge(self) -> ServiceBusBridge:
+        from infra.transports.servicebus_receiver import QueueReceiving
         from workers.bridges.servicebus import ServiceBusBridge
 
-        return ServiceBusBridge(
-            self.open_servicebus(),
+        receiving = QueueReceiving(
+            self.servicebus,
             self.settings.servicebus_queue,
+            sessions=self.settings.servicebus_sessions,
+            lock_renewal=self.settings.servicebus_lock_renewal,
+            max_wait=1.0,
+        )
+        return ServiceBusBridge(
+            receiving,
             self.hand_over,
             sessions=self.settings.servicebus_sessions,
             effects=SqlEffects(self.engine),
             batch=self.settings.batch_size,
-            lock_renewal=self.settings.servicebus_lock_renewal,
         )
 
     @cached_property

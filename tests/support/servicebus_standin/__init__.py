@@ -52,6 +52,11 @@ class ServiceBusStandIn:
             f"SharedAccessKey={KEY};UseDevelopmentEmulator=true;"
         )
 
+    @property
+    def connections_opened(self) -> int:
+        """AMQP connections clients opened so far: each sender or receiver opens one."""
+        return self._handler.connections_opened
+
     def start(self) -> ServiceBusStandIn:
         self._thread.start()
         self._handler.listening.wait(10)

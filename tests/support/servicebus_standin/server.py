@@ -58,10 +58,13 @@ class ServiceBusHandler(MessagingHandler):  # type: ignore[misc]
         self._key = key
         self._unsettled: dict[uuid.UUID, Delivery] = {}
         self._connections: list[Any] = []
+        self.connections_opened = 0
+        """AMQP connections clients opened so far (a handshake each)."""
         self.acceptor: Any = None
 
     def on_connection_opening(self, event: Any) -> None:
         self._connections.append(event.connection)
+        self.connections_opened += 1
 
     # -- links ----------------------------------------------------------------------------------
 
