@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,3 +66,29 @@ def test_the_producer_builds_the_message_the_workers_app_builds(
     [(their_key, theirs)] = built(fleet.publisher, events)
     assert key == their_key
     assert comparable(ours) == comparable(theirs)
+
+
+def test_concurrent_single_publishes_share_messages_and_every_event_arrives(
+    fleet: Fleet, producer: Producer
+) -> None:
+    route = Registry().route_for("demo.deposit_recorded")
+    key = fleet.settings.queue_prefix + route.queue
+
+    def publish_share(start: int) -> None:
+        for n in range(start, 800, 8):
+            producer.publish([new_event(route.type, {"account": "a", "amount": 1}, source="t", id=f"c-{n}")])
+
+    threads = [threading.Thread(target=publish_share, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    messages = [json.loads(raw) for raw in fleet.redis.lrange(key, 0, -1)]  # type: ignore[union-attr]
+    fleet.redis.delete(key)
+    ids = [
+        json.loads(event)["id"]
+        for m in messages
+        for event in json.loads(base64.b64decode(m["body"]))[1]["events"]
+    ]
+    assert sorted(ids) == sorted(f"c-{n}" for n in range(800))
+    assert len(messages) < 800, "calls made while a send was under way went out together"
