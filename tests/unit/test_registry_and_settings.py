@@ -32,8 +32,10 @@ def test_wiring_is_checked_before_the_first_event() -> None:
 def test_settings_come_from_fleet_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEET_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
     monkeypatch.setenv("FLEET_RATE_LIMITS", "graph=20, payments=5.5")
+    monkeypatch.setenv("FLEET_DOWNSTREAM_SLOTS", "graph=1, payments=3")
     settings = Settings()
     assert settings.rate_limits == {"graph": 20.0, "payments": 5.5}
+    assert settings.downstream_slots == {"graph": 1, "payments": 3}
     assert not settings.broker_is_redis
     assert settings.coordination_url == "redis://127.0.0.1:6379/0"
 
@@ -56,6 +58,8 @@ def test_a_countdown_longer_than_rabbitmqs_consumer_timeout_is_refused_on_rabbit
         ("FLEET_BROKER_URL", "kafka://x", "must start with redis://"),
         ("FLEET_BATCH_SIZE", "0", "greater than or equal to 1"),
         ("FLEET_RATE_LIMITS", "graph", "expected name=rate"),
+        ("FLEET_DOWNSTREAM_SLOTS", "graph=0", "at least one slot"),
+        ("FLEET_GRAPH_TIMEOUT", "0", "greater than 0"),
         ("FLEET_VISIBILITY_TIMEOUT", "5", "greater than or equal to 10"),
     ],
 )
