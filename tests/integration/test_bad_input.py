@@ -48,7 +48,7 @@ def test_the_cli_publishes_nothing_from_a_file_with_a_bad_line_and_names_each_pr
         "line 3: specversion: required attribute is missing; type: required attribute is missing"
         in result.stderr
     )
-    assert queue_depths(fut.runtime)[fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"] == 0, "nothing was sent"
+    assert queue_depths(fut.runtime)[fut.runtime.settings.queue_name("fleet.demo")] == 0, "nothing was sent"
     result = fut.cli(
         "publish",
         "--file",
@@ -59,11 +59,11 @@ def test_the_cli_publishes_nothing_from_a_file_with_a_bad_line_and_names_each_pr
     )
     assert result.returncode == 1
     assert "no handler is registered for event type 'nope'" in result.stderr
-    assert queue_depths(fut.runtime)[fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"] == 0, (
+    assert queue_depths(fut.runtime)[fut.runtime.settings.queue_name("fleet.demo")] == 0, (
         "not even the good one"
     )
     assert fut.cli("publish", "--file", "-", stdin=good).returncode == 0
-    assert queue_depths(fut.runtime)[fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"] == 1, (
+    assert queue_depths(fut.runtime)[fut.runtime.settings.queue_name("fleet.demo")] == 1, (
         "the depth check sees sends"
     )
 

@@ -43,7 +43,7 @@ def test_fleet_up_runs_worker_beat_and_web_and_stops_cleanly_on_ctrl_c(
         "fleet.demo.record_deposit on fleet.demo, transactional, 5 attempts"
     )
     assert set(report["queues"]) == {
-        fut.env["FLEET_QUEUE_PREFIX"] + q for q in (*fut.runtime.registry.queues(), "fleet.maintenance")
+        fut.runtime.settings.queue_name(q) for q in (*fut.runtime.registry.queues(), "fleet.maintenance")
     }
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         metrics = response.read().decode()

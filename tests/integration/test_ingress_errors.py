@@ -50,7 +50,7 @@ def web(fleet_under_test: FleetUnderTest) -> Iterator[str]:
 
 
 def queued(fleet: FleetUnderTest) -> int:
-    return int(fleet.redis.llen(fleet.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"))
+    return int(fleet.redis.llen(fleet.runtime.settings.queue_name("fleet.demo")))
 
 
 def test_bad_requests_get_a_4xx_naming_the_problem_and_nothing_is_enqueued(

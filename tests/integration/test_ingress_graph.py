@@ -76,7 +76,7 @@ def webhook(
 
 
 def graph_queue(fleet: FleetUnderTest) -> list[dict[str, Any]]:
-    return queued_events(fleet.redis, fleet.env["FLEET_QUEUE_PREFIX"] + "fleet.graph")
+    return queued_events(fleet.redis, fleet.runtime.settings.queue_name("fleet.graph"))
 
 
 def one_good_change_each() -> list[dict[str, Any]]:

@@ -76,7 +76,7 @@ def test_signed_deliveries_become_events_and_bad_or_replayed_ones_are_refused(
         assert response.status_code == status, (what, response.text)
         assert says in response.json()["detail"], (what, response.text)
 
-    events = queued_events(fleet_under_test.redis, fleet_under_test.env["FLEET_QUEUE_PREFIX"] + "fleet.demo")
+    events = queued_events(fleet_under_test.redis, fleet_under_test.runtime.settings.queue_name("fleet.demo"))
     assert [(e["id"], e["type"], e["source"], e["data"]) for e in events] == [
         ("msg-new", "demo.deposit_recorded", "webhooks/bank", {"account": "acc-1", "amount": 7}),
         ("msg-old", "demo.deposit_recorded", "webhooks/bank", {"account": "acc-1", "amount": 7}),

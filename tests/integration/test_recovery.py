@@ -45,7 +45,7 @@ def test_a_killed_workers_running_and_reserved_messages_take_effect_once_within_
 ) -> None:
     fut = fleet_under_test
     assert fut.runtime.settings.visibility_timeout == Settings.model_fields["visibility_timeout"].default
-    queue = fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"
+    queue = fut.runtime.settings.queue_name("fleet.demo")
     first = fut.start_worker(concurrency=2)  # holds 2 running and 6 prefetched (multiplier 4)
     events = [deposit(f"held-{n}", work_ms=6000) for n in range(10)]
     for event in events:
@@ -81,7 +81,7 @@ def test_a_live_workers_long_prefetched_and_countdown_messages_never_go_to_anoth
     fut = fleet_under_test
     lease = fut.runtime.settings.visibility_timeout
     assert lease == Settings.model_fields["visibility_timeout"].default
-    queue = fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"
+    queue = fut.runtime.settings.queue_name("fleet.demo")
     first = fut.start_worker(concurrency=1)
     # Fails once with a countdown of 2+ leases, which this worker then holds; a task of 3 leases;
     # two messages prefetched behind it, waiting as long.

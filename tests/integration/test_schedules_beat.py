@@ -35,7 +35,7 @@ def broker_url(redis_url: str) -> str:
 
 
 def _sent_slots(fut: FleetUnderTest) -> dict[str, list[float]]:
-    queue = fut.env["FLEET_QUEUE_PREFIX"] + "fleet.maintenance"
+    queue = fut.runtime.settings.queue_name("fleet.maintenance")
     slots: dict[str, list[float]] = defaultdict(list)
     for raw in fut.redis.lrange(queue, 0, -1):
         message: dict[str, Any] = json.loads(raw)

@@ -19,7 +19,7 @@ def test_stray_entries_on_a_redis_queue_are_dead_lettered_raw_and_the_worker_kee
     fut = fleet_under_test
     worker = fut.start_worker(concurrency=1)
     pid = worker.pid
-    queue = fut.env["FLEET_QUEUE_PREFIX"] + "fleet.demo"
+    queue = fut.runtime.settings.queue_name("fleet.demo")
     fut.fleet.publisher.publish([deposit("before")])
     wait_until(lambda: "before" in fut.deposits(), timeout=30, what="the worker consuming")
 
