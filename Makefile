@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test processes running at once (pytest-xdist). Each holds its own PostgreSQL database and Redis
+# logical database (tests/conftest.py) and every test its own queue and key prefixes; most of a
+# test's time is spent waiting on worker processes, so three share two cores well.
+TEST_PROCESSES ?= 3
 
 .PHONY: setup services tools up test lint typecheck unit integration bench clean
 
@@ -36,10 +40,10 @@ unit: setup
 	$(BIN)/pytest tests/unit tests/contract
 
 integration: setup services
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest -n $(TEST_PROCESSES) tests/integration
 
 test: setup services tools lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --durations=25
 
 bench: setup services
 	$(BIN)/python -m bench.run --broker redis
