@@ -28,6 +28,7 @@ instead of pushed.
 from __future__ import annotations
 
 import binascii
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -128,8 +129,8 @@ class QoS(kombu_redis.QoS):
         if not delivery_tags:
             return
         with self.pipe_or_acquire() as pipe:
-            pipe.zrem(self.unacked_index_key, *delivery_tags)
-            pipe.hdel(self.unacked_key, *delivery_tags)
+            for tag in delivery_tags:
+                self._remove_from_indices(tag, pipe)
             pipe.execute()
         for tag in delivery_tags:
             kombu_virtual.QoS.ack(self, tag)
@@ -214,7 +215,7 @@ class Channel(kombu_redis.Channel):
     def _message_or_stray(self, item: bytes, key: bytes, queue: str) -> Any:
         """The decoded message, or None when the entry was no message (and was set aside)."""
         try:
-            payload = loads(bytes_to_str(item))
+            payload = _decoded(bytes_to_str(item))
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError too
             self._stray(bytes(item), bytes_to_str(key), queue, f"not JSON: {exc}")
             return None
@@ -263,6 +264,12 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def _decoded(text: str) -> Any:
+    """kombu's `loads`, without its per-object hook where no object needs it: the hook only
+    turns kombu's `{"__type__": ..., "__value__": ...}` objects back into their values."""
+    return loads(text) if '"__type__"' in text else json.loads(text)
 
 
 def ack_messages(messages: list[Any]) -> None:
