@@ -130,7 +130,7 @@ class QoS(kombu_redis.QoS):
             return
         with self.pipe_or_acquire() as pipe:
             for tag in delivery_tags:
-                self._remove_from_indices(tag, pipe)
+                self._remove_from_indices(tag, pipe)  # type: ignore[attr-defined]
             pipe.execute()
         for tag in delivery_tags:
             kombu_virtual.QoS.ack(self, tag)
