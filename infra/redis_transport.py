@@ -155,14 +155,18 @@ class QoS(kombu_redis.QoS):
             return
         super().append(message, delivery_tag)
 
-    def ack_many(self, delivery_tags: list[str]) -> None:
-        """Acknowledge `delivery_tags` in one round trip (kombu's `ack` is one each)."""
-        if not delivery_tags:
-            return
+    def forget(self, delivery_tags: list[str]) -> None:
+        """Remove the unacked records of `delivery_tags`, in one round trip."""
         with self.pipe_or_acquire() as pipe:
             for tag in delivery_tags:
                 self._remove_from_indices(tag, pipe)  # type: ignore[attr-defined]
             pipe.execute()
+
+    def ack_many(self, delivery_tags: list[str]) -> None:
+        """Acknowledge `delivery_tags` in one round trip (kombu's `ack` is one each)."""
+        if not delivery_tags:
+            return
+        self.forget(delivery_tags)
         for tag in delivery_tags:
             kombu_virtual.QoS.ack(self, tag)
 
@@ -244,7 +248,7 @@ class Channel(kombu_redis.Channel):
                     taken.append(payload)
                 elif tag:  # the script took it for a message: it is set aside, not held
                     qos.recorded.discard(bytes_to_str(tag))
-                    qos._remove_from_indices(bytes_to_str(tag)).execute()
+                    qos.forget([bytes_to_str(tag)])
             for payload in taken:
                 self.connection._deliver(payload, queue)
             return True

@@ -1,6 +1,6 @@
 """What consumer-side batching relies on inside kombu's Redis transport and Celery's consumer, on
-real Redis: a read taking many messages at once (BLMPOP), each recorded as unacked as kombu
-would, a batch acknowledged in one pipeline, and the strategy seam (workers/batching.py).
+real Redis: a read taking many messages at once (the `_TAKE` script), each recorded as
+unacked as kombu would, a batch acknowledged in one pipeline, and the strategy seam (workers/batching.py).
 Pinned: pyproject.toml."""
 
 from __future__ import annotations
