@@ -283,6 +283,10 @@ class Channel(kombu_redis.Channel):
             self._create_client().lpush(key, raw)  # the far end: good messages go first
 
     def _disconnect_pools(self) -> None:
+        if getattr(self, "_closing", False) and self._qos is not None:
+            # kombu restores what is unacked after dropping the pools, on a client (and a pool)
+            # it then opens and never closes: restore while this channel's pool is alive
+            self._qos.restore_unacked_once()
         self._shared_client = None  # it belongs to the pool being dropped
         super()._disconnect_pools()  # type: ignore[misc]
 
