@@ -13,11 +13,11 @@ worker's dead-letter queue, workers/consumer.py) and goes on consuming. Written 
 5.7's `_brpop_read` (tests/contract/test_kombu_redis.py).
 
 With the transport option `consume_batch` above 1, a read takes up to that many waiting
-messages of one queue in one round trip (`BLMPOP ... RIGHT COUNT n` in place of `BRPOP`,
-never more than the QoS window has room for) and records them all as unacked in one pipeline,
-where kombu writes one per message; `QoS.ack_many` removes a batch's records in one pipeline
-too. What a read hands to kombu is unchanged: each message delivered, held and leased alone
-(docs/consumption.md).
+messages of one queue in one round trip (the `_TAKE` script, never more than the QoS window has
+room for) and records them all as unacked in the same atomic step, where kombu writes one
+pipeline per message after its BRPOP; while the queues are empty, reads block on kombu's
+BRPOP. `QoS.ack_many` removes a batch's records in one pipeline. What a read hands to kombu is
+unchanged: each message delivered, held and leased alone (docs/consumption.md).
 
 `captured_sends()` lets a caller that talks to Redis itself (the web process's event loop, in
 infra/loop_publisher.py) have Celery and kombu build each message, to the byte, and send it
@@ -28,6 +28,7 @@ instead of pushed.
 from __future__ import annotations
 
 import binascii
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -107,6 +108,37 @@ def _body_problem(payload: dict[str, Any], encoding: Any) -> str | None:
     return None
 
 
+# Takes up to ARGV[2] messages from the first non-empty list of KEYS[1..n-2] and records each
+# as kombu's `QoS.append` would (KEYS[n-1]: `unacked_index`, score ARGV[1]; KEYS[n]: `unacked`,
+# `[message, exchange, routing key]` with the message as the list held it), in one atomic step:
+# a worker killed at any moment leaves every message either on its list or leased. Returns
+# {list, messages, tags}, a tag false for an entry that is no message (not recorded), or false.
+_TAKE = """
+local index, hash = KEYS[#KEYS - 1], KEYS[#KEYS]
+for k = 1, #KEYS - 2 do
+    local items = redis.call('RPOP', KEYS[k], ARGV[2])
+    if items then
+        local tags = {}
+        for i, item in ipairs(items) do
+            tags[i] = false
+            local ok, m = pcall(cjson.decode, item)
+            local p = ok and type(m) == 'table' and m.properties
+            local info = type(p) == 'table' and p.delivery_info
+            if type(info) == 'table' and type(p.delivery_tag) == 'string' and p.delivery_tag ~= ''
+                    and type(info.routing_key) == 'string' and info.exchange ~= nil then
+                redis.call('ZADD', index, ARGV[1], p.delivery_tag)
+                local route = cjson.encode(info.exchange) .. ',' .. cjson.encode(info.routing_key)
+                redis.call('HSET', hash, p.delivery_tag, '[' .. item .. ',' .. route .. ']')
+                tags[i] = p.delivery_tag
+            end
+        end
+        return {KEYS[k], items, tags}
+    end
+end
+return false
+"""
+
+
 class QoS(kombu_redis.QoS):
     """kombu's, but a message the read already recorded as unacked is not written again, and a
     batch of acknowledgements is one pipeline."""
@@ -123,14 +155,18 @@ class QoS(kombu_redis.QoS):
             return
         super().append(message, delivery_tag)
 
+    def forget(self, delivery_tags: list[str]) -> None:
+        """Remove the unacked records of `delivery_tags`, in one round trip."""
+        with self.pipe_or_acquire() as pipe:
+            for tag in delivery_tags:
+                self._remove_from_indices(tag, pipe)  # type: ignore[attr-defined]
+            pipe.execute()
+
     def ack_many(self, delivery_tags: list[str]) -> None:
         """Acknowledge `delivery_tags` in one round trip (kombu's `ack` is one each)."""
         if not delivery_tags:
             return
-        with self.pipe_or_acquire() as pipe:
-            pipe.zrem(self.unacked_index_key, *delivery_tags)
-            pipe.hdel(self.unacked_key, *delivery_tags)
-            pipe.execute()
+        self.forget(delivery_tags)
         for tag in delivery_tags:
             kombu_virtual.QoS.ack(self, tag)
 
@@ -140,6 +176,7 @@ class Channel(kombu_redis.Channel):
     QoS = QoS
     _shared_client: Any = None
     _read_count: int | None = None
+    _taking = True
     on_stray_entry: StraySink | None = None
     consume_batch: int = 1
     from_transport_options = (*kombu_redis.Channel.from_transport_options, "on_stray_entry", "consume_batch")
@@ -160,9 +197,10 @@ class Channel(kombu_redis.Channel):
         sends.append((self._q_for_pri(queue, priority), dumps(message)))  # type: ignore[attr-defined]
 
     def _brpop_start(self, timeout: float | None = None) -> None:
-        # kombu 5.7's, with BLMPOP taking up to `count` messages of the first non-empty queue
+        # kombu 5.7's BRPOP while the queues are empty; while messages wait, the `_TAKE` script,
+        # which takes up to a batch of them and records them as unacked in one atomic step
         count = self._batch_room()
-        if count <= 1 or self.global_keyprefix:  # kombu prefixes the keys of the commands it knows
+        if count <= 1 or not self._taking or self.global_keyprefix:  # kombu prefixes the keys it knows
             self._read_count = None
             super()._brpop_start(timeout)  # type: ignore[misc]
             return
@@ -170,11 +208,12 @@ class Channel(kombu_redis.Channel):
         if not queues:
             return
         keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]  # type: ignore[attr-defined]
-        wait = self.brpop_timeout if timeout is None else timeout
+        qos: Any = self.qos  # this module's QoS (`Channel.QoS`)
+        keys += [qos.unacked_index_key, qos.unacked_key]
         self._in_poll = self.client.connection
         self._brpop_sent_at = time.monotonic()
         self._read_count = count
-        self.client.connection.send_command("BLMPOP", wait or 0, len(keys), *keys, "RIGHT", "COUNT", count)
+        self.client.connection.send_command("EVAL", _TAKE, len(keys), *keys, repr(time.time()), count)
 
     def _batch_room(self) -> int:
         """How many messages the next read may take: the batch, within the QoS window."""
@@ -185,25 +224,32 @@ class Channel(kombu_redis.Channel):
 
     def _brpop_read(self, **options: Any) -> bool:
         # kombu 5.7's, but for the entry it cannot deliver: handed to `on_stray_entry`, not raised;
-        # and a BLMPOP's many entries recorded as unacked in one pipeline, then delivered in order
+        # and the entries `_TAKE` took (already recorded as unacked) delivered in order
         try:
-            command = "BRPOP" if self._read_count is None else "BLMPOP"
+            command = "BRPOP" if self._read_count is None else "EVAL"
             try:
                 reply = self.client.parse_response(self.client.connection, command, **options)
             except self.connection_errors:  # type: ignore[attr-defined]
                 self.client.connection.disconnect()  # the next round reconnects
                 raise
+            self._taking = bool(reply)  # nothing waiting: block on BRPOP until something comes
             if not reply:
                 raise Empty()
-            key, items = reply if command == "BLMPOP" else (reply[0], [reply[1]])
+            key, items, tags = reply if command == "EVAL" else (reply[0], [reply[1]], [None])
             queue = bytes_to_str(key).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(queue)  # type: ignore[attr-defined]
-            taken = [
-                (item, p) for item in items if (p := self._message_or_stray(item, key, queue)) is not None
-            ]
-            if len(taken) > 1:
-                self._record_unacked(taken)
-            for _, payload in taken:
+            qos: Any = self.qos
+            recorded = [bytes_to_str(tag) for tag in tags if tag]
+            qos.recorded.update(recorded)
+            taken = []
+            for item, tag in zip(items, tags, strict=True):
+                payload = self._message_or_stray(item, key, queue)
+                if payload is not None:
+                    taken.append(payload)
+                elif tag:  # the script took it for a message: it is set aside, not held
+                    qos.recorded.discard(bytes_to_str(tag))
+                    qos.forget([bytes_to_str(tag)])
+            for payload in taken:
                 self.connection._deliver(payload, queue)
             return True
         finally:
@@ -214,7 +260,7 @@ class Channel(kombu_redis.Channel):
     def _message_or_stray(self, item: bytes, key: bytes, queue: str) -> Any:
         """The decoded message, or None when the entry was no message (and was set aside)."""
         try:
-            payload = loads(bytes_to_str(item))
+            payload = _decoded(bytes_to_str(item))
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError too
             self._stray(bytes(item), bytes_to_str(key), queue, f"not JSON: {exc}")
             return None
@@ -222,26 +268,6 @@ class Channel(kombu_redis.Channel):
             self._stray(bytes(item), bytes_to_str(key), queue, reason)
             return None
         return payload
-
-    def _record_unacked(self, taken: list[tuple[bytes, Any]]) -> None:
-        """kombu's `QoS.append` record of each message, for all of them in one round trip: the
-        JSON list `[message, exchange, routing key]`, with the message as the queue held it
-        (kombu encodes the decoded message again, a good part of a read's time)."""
-        qos: Any = self.qos  # this module's QoS (`Channel.QoS`)
-        now = time.time()
-        index: dict[str, float] = {}
-        records: dict[str, bytes] = {}
-        for item, payload in taken:
-            tag = payload["properties"]["delivery_tag"]
-            info = payload["properties"]["delivery_info"]
-            index[tag] = now
-            route = dumps([info["exchange"], info["routing_key"]]).encode()
-            records[tag] = b"[" + bytes(item) + b"," + route[1:]
-        with qos.pipe_or_acquire() as pipe:
-            pipe.zadd(qos.unacked_index_key, index)
-            pipe.hset(qos.unacked_key, mapping=records)
-            pipe.execute()
-        qos.recorded.update(index)
 
     def _stray(self, raw: bytes, key: str, queue: str, reason: str) -> None:
         """Dead-letter an entry that is no message; if that fails, put it back at the list's tail."""
@@ -257,12 +283,22 @@ class Channel(kombu_redis.Channel):
             self._create_client().lpush(key, raw)  # the far end: good messages go first
 
     def _disconnect_pools(self) -> None:
+        if getattr(self, "_closing", False) and self._qos is not None:
+            # kombu restores what is unacked after dropping the pools, on a client (and a pool)
+            # it then opens and never closes: restore while this channel's pool is alive
+            self._qos.restore_unacked_once()
         self._shared_client = None  # it belongs to the pool being dropped
         super()._disconnect_pools()  # type: ignore[misc]
 
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def _decoded(text: str) -> Any:
+    """kombu's `loads`, without its per-object hook where no object needs it: the hook only
+    turns kombu's `{"__type__": ..., "__value__": ...}` objects back into their values."""
+    return loads(text) if '"__type__"' in text else json.loads(text)
 
 
 def ack_messages(messages: list[Any]) -> None:

@@ -1,6 +1,6 @@
 """What consumer-side batching relies on inside kombu's Redis transport and Celery's consumer, on
-real Redis: a read taking many messages at once (BLMPOP), each recorded as unacked as kombu
-would, a batch acknowledged in one pipeline, and the strategy seam (workers/batching.py).
+real Redis: a read taking many messages at once (the `_TAKE` script), each recorded as
+unacked as kombu would, a batch acknowledged in one pipeline, and the strategy seam (workers/batching.py).
 Pinned: pyproject.toml."""
 
 from __future__ import annotations
@@ -128,3 +128,24 @@ def test_celerys_strategy_seam_is_where_the_batcher_expects_it() -> None:
         assert isinstance(getattr(Request, name), property), name
     assert Request.acknowledged is False, "a flag the batcher sets once it acknowledged the message"
     assert callable(state.task_ready)
+
+
+def test_an_entry_the_script_records_but_kombu_cannot_deliver_is_set_aside_and_not_left_held(
+    connection: Connection, queue: Queue, client: redis.Redis, strays: list[bytes]
+) -> None:
+    odd = {
+        "body": "eA==",
+        "properties": {
+            "delivery_tag": "odd-1",
+            "body_encoding": "rot13",
+            "delivery_info": {"exchange": queue.name, "routing_key": queue.name},
+        },
+    }
+    publish(connection, queue, 1)
+    client.lpush(queue.name, json.dumps(odd).encode())
+    publish(connection, queue, 1)
+    messages = one_read(connection, queue)
+    assert len(messages) == 2
+    assert [json.loads(raw)["properties"]["delivery_tag"] for raw in strays] == ["odd-1"]
+    assert client.hget(messages[0].channel.unacked_key, "odd-1") is None
+    assert client.zscore(index_key(messages[0].channel), "odd-1") is None

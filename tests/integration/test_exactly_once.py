@@ -59,7 +59,10 @@ def test_a_worker_killed_mid_flight_has_its_work_redelivered_and_each_effect_hap
 
 def test_a_warm_shutdown_finishes_or_returns_in_flight_work(fleet_under_test: FleetUnderTest) -> None:
     fut = fleet_under_test
-    first = fut.start_worker(concurrency=2)
+    # One message a transaction, so that running work (which a warm shutdown lets finish) is
+    # not the whole backlog.
+    one_message_a_transaction = {"FLEET_CONSUME_BATCH": "1"}
+    first = fut.start_worker(concurrency=2, env=one_message_a_transaction)
     events = [deposit(f"warm-{n}", work_ms=10) for n in range(150)]
     for start in range(0, 150, 5):
         fut.fleet.publisher.publish(events[start : start + 5])
@@ -67,6 +70,6 @@ def test_a_warm_shutdown_finishes_or_returns_in_flight_work(fleet_under_test: Fl
     assert first.stop(timeout=60) == 0, first.log()[-2000:]
     assert len(fut.deposits()) < 150, "the shutdown must land mid-flight"
 
-    fut.start_worker(concurrency=2)
+    fut.start_worker(concurrency=2, env=one_message_a_transaction)
     wait_until(lambda: len(fut.deposits()) == 150, timeout=60, what="the rest after a warm restart")
     assert max(fut.deposits().values()) == 1
