@@ -21,6 +21,8 @@
 `{p}:schedule:{job}:running` (string, TTL the job's timeout): a run is going (overlap guard).
 `{p}:schedule:{job}:history` (list): the job's last runs, newest first.
 `{p}:schedule:runs` (hash): `{job}|{outcome}` -> runs, for `fleet_schedule_runs_total`.
+`{p}:arrivals:{minute}` (hash, TTL an hour): events put on each queue in that minute (epoch
+    minutes), for the console's "in / min" (infra/arrivals.py).
 `{p}:schedules:changed` (counter): bumped on every change to the runtime schedules (which live in
     PostgreSQL), so beat reloads them at its next tick.
 """
@@ -116,3 +118,7 @@ def schedule_runs(prefix: str) -> str:
 
 def schedules_changed(prefix: str) -> str:
     return f"{prefix}:schedules:changed"
+
+
+def arrivals(prefix: str, minute: int) -> str:
+    return f"{prefix}:arrivals:{minute}"

@@ -22,6 +22,7 @@ from engine.effects import Effects, check_wiring
 from handlers.orders.ports import OrderDeadlines
 from handlers.ports import Clock, Publisher
 from handlers.registry import Registry
+from infra.arrivals import Arrivals
 from infra.db import make_engine
 from infra.dead_letters import SqlDeadLetters
 from infra.delayed import RedisDelayed
@@ -104,7 +105,12 @@ class Fleet:
             batch_size=self.settings.batch_size,
             queue_prefix=self.settings.queue_prefix,
             declare_queues=not self.settings.broker_is_redis,
+            arrivals=self.arrivals,
         )
+
+    @cached_property
+    def arrivals(self) -> Arrivals:
+        return Arrivals(self.redis, self.settings.key_prefix)
 
     @cached_property
     def loop_publisher(self) -> RedisLoopPublisher | ThreadedPublisher:
