@@ -26,6 +26,8 @@
 `{p}:schedule:runs` (hash): `{job}|{outcome}` -> runs, for `fleet_schedule_runs_total`.
 `{p}:history:dropped` (counter): event history entries workers gave up writing, for
     `fleet_history_dropped_total` and the console's overview (infra/history.py).
+`{p}:arrivals:{minute}` (hash, TTL an hour): events put on each queue in that minute (epoch
+    minutes), for the console's "in / min" (infra/arrivals.py).
 `{p}:schedules:changed` (counter): bumped on every change to the runtime schedules (which live in
     PostgreSQL), so beat reloads them at its next tick.
 """
@@ -129,3 +131,7 @@ def schedules_changed(prefix: str) -> str:
 
 def history_dropped(prefix: str) -> str:
     return f"{prefix}:history:dropped"
+
+
+def arrivals(prefix: str, minute: int) -> str:
+    return f"{prefix}:arrivals:{minute}"

@@ -83,6 +83,9 @@ class RedisLoopPublisher:
                     for key, payloads in by_queue.items():
                         pipe.lpush(key, *payloads)
                     await pipe.execute()
+        # Counted in the coordination store on a thread, not awaited: the answer waits for nothing
+        # but the broker, and a lost count costs the console a rate, never an event.
+        asyncio.get_running_loop().run_in_executor(None, self._publisher.count_arrivals, events)
 
     def _client_for(self, loop: asyncio.AbstractEventLoop) -> redis.asyncio.Redis:
         # asyncio connections belong to the loop that made them (tests run apps on several loops).

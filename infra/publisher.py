@@ -19,6 +19,7 @@ from celery import Celery
 
 from handlers.envelope import Event, check_size
 from handlers.registry import Registry, Route
+from infra.arrivals import Arrivals
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -42,6 +43,7 @@ class CeleryPublisher:
         batch_size: int,
         queue_prefix: str = "",
         declare_queues: bool = True,
+        arrivals: Arrivals | None = None,
     ) -> None:
         """`declare_queues=False` (Redis): a send does not declare its queue first. Celery would,
         on every send; on RabbitMQ that makes sure the queue exists before a message is routed to
@@ -53,6 +55,7 @@ class CeleryPublisher:
         self._registry = registry
         self._max_event_bytes = max_event_bytes
         self._batch_size = batch_size
+        self._arrivals = arrivals
 
     def connect(self, timeout: float = 2.0) -> None:
         """Open the pooled broker connection and channel that sends use (blocking); one try."""
@@ -69,7 +72,17 @@ class CeleryPublisher:
         with self._app.producer_or_acquire() as producer:
             for route, chunk in messages:
                 self.send(route, chunk, producer=producer)
+        self.count_arrivals(events)
         return [event.id for event in events]
+
+    def count_arrivals(self, events: Sequence[Event]) -> None:
+        """Count published events per queue for the console (infra/arrivals.py), once sent."""
+        if self._arrivals is None or not events:
+            return
+        by_queue: dict[str, int] = defaultdict(int)
+        for event in events:
+            by_queue[self._queue_prefix + self._registry.route_for(event.type).queue] += 1
+        self._arrivals.count(by_queue)
 
     def messages(self, events: Sequence[Event]) -> list[tuple[Route, list[str]]]:
         """The messages `publish` sends: each a route and the JSON texts of its events.

@@ -23,6 +23,7 @@ from engine.effects import Effects, check_wiring
 from handlers.orders.ports import OrderDeadlines
 from handlers.ports import Clock, Publisher
 from handlers.registry import Registry
+from infra.arrivals import Arrivals
 from infra.claim_deadline import claim_deadline
 from infra.db import make_engine
 from infra.dead_letters import SqlDeadLetters
@@ -110,6 +111,7 @@ class Fleet:
             batch_size=self.settings.batch_size,
             queue_prefix=self.settings.queue_prefix,
             declare_queues=not self.settings.broker_is_redis,
+            arrivals=self.arrivals,
         )
 
     @cached_property
@@ -117,6 +119,10 @@ class Fleet:
         """Producers' sends (the web ingress, `fleet publish`): each broker step bounded by
         FLEET_PUBLISH_TIMEOUT, concurrent sends grouped (infra/producer.py)."""
         return Producer(self.settings, self.registry)
+
+    @cached_property
+    def arrivals(self) -> Arrivals:
+        return Arrivals(self.redis, self.settings.key_prefix)
 
     @cached_property
     def loop_publisher(self) -> RedisLoopPublisher | ThreadedPublisher:

@@ -17,17 +17,24 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Collection
+from datetime import UTC, datetime
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from infra import keys
 from infra.cache.local_tier import InvalidationListener, LocalTier
 from infra.graph.schema import graph_subscriptions
 
 log = logging.getLogger("fleet.ingress")
+NOTIFIED_EVERY = 5.0
+"""Seconds between two writes of one subscription's last notification time by one process: a
+busy subscription costs the database a row update every few seconds, not one per request."""
 
 
 def secrets_channel(key_prefix: str) -> str:
@@ -55,6 +62,8 @@ class SqlSubscriptionSecrets:
         self._engine = engine
         self._copies = LocalTier(ttl=cache_seconds)
         self._listener = InvalidationListener(client, secrets_channel(key_prefix), self._copies)
+        self._notified: dict[str, float] = {}
+        self._notified_lock = threading.Lock()
 
     def cached(self, subscription_ids: Collection[str]) -> dict[str, str]:
         """The secrets of `subscription_ids` held in memory; never blocks on I/O."""
@@ -84,6 +93,27 @@ class SqlSubscriptionSecrets:
                 self._copies.drop(keys=gone)
             found.update(read)
         return found
+
+    def notified(self, subscription_ids: Collection[str]) -> None:
+        """Record that notifications of these subscriptions arrived now (the console's "last
+        notification"); blocks on the database, so the webhook calls it after answering."""
+        now = time.monotonic()
+        with self._notified_lock:
+            due = [
+                i for i in subscription_ids if now - self._notified.get(i, -NOTIFIED_EVERY) >= NOTIFIED_EVERY
+            ]
+            self._notified.update(dict.fromkeys(due, now))
+        if due:
+            query = (
+                update(graph_subscriptions)
+                .where(graph_subscriptions.c.id.in_(sorted(due)))  # in one order: no deadlock between writers
+                .values(last_notification_at=datetime.now(UTC))
+            )
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(query)
+            except SQLAlchemyError as exc:  # observability only: the notifications were enqueued
+                log.warning("last notification time of %s not recorded: %s", due, exc)
 
     def close(self) -> None:
         self._listener.stop()

@@ -177,4 +177,6 @@ class CommandLog:
                 continue
             if entry["command"] == f"ECHO {self.END}":
                 return
+            if ":arrivals:" in entry["command"]:
+                continue  # the console's counts, sent after the answer to the coordination store
             self.commands.append(" ".join(str(entry["command"]).split(" ")[:2]))

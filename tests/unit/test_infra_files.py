@@ -183,6 +183,31 @@ def test_deployments_are_production_shaped() -> None:
         assert budget["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] in labels
 
 
+def test_every_web_replica_reads_the_console_key_and_users_from_one_mounted_secret() -> None:
+    web = next(
+        doc
+        for _, doc in k8s_documents()
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "fleet-web"
+    )
+    pod = web["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    secrets_dir = {item["name"]: item.get("value") for item in container["env"]}["FLEET_SECRETS_DIR"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == secrets_dir)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert {item["path"] for item in volume["secret"]["items"]} == {
+        "FLEET_CONSOLE_SECRET",
+        "FLEET_CONSOLE_USERS",
+    }
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"], "readable by the process"
+
+    compose = yaml.safe_load((INFRA / "compose.yaml").read_text())
+    service = compose["services"]["web"]
+    assert service["environment"]["FLEET_SECRETS_DIR"] == "/run/secrets"  # where compose mounts secrets
+    assert (
+        set(service["secrets"]) == {"FLEET_CONSOLE_SECRET", "FLEET_CONSOLE_USERS"} <= set(compose["secrets"])
+    )
+
+
 def test_keda_scales_workers_on_every_queue_of_the_routing_table() -> None:
     scaled = next(doc for _, doc in k8s_documents() if doc["kind"] == "ScaledObject")
     assert scaled["spec"]["scaleTargetRef"]["name"] == "fleet-worker"

@@ -77,19 +77,17 @@ def overview(runtime: Runtime) -> dict[str, Any]:
 
 
 def queue_rates(runtime: Runtime, problems: list[str]) -> list[dict[str, Any]]:
-    """Per queue: depth now, and events in (published) and out (handled or failed) per minute."""
+    """Per queue: depth now, and events in (put on it) and out (handled or failed) per minute."""
     name = runtime.settings.queue_name
-    queue_of_type = {route.type: name(route.queue) for route in runtime.registry.routes()}
     queue_of_task = {route.task: name(route.queue) for route in runtime.registry.routes()}
     rates: dict[str, dict[str, float]] = defaultdict(lambda: {"in": 0.0, "out": 0.0})
     per_minute_factor = 60.0 / RATE_WINDOW
-    for event_type, handler, outcome, count in by_route(
-        runtime.fleet().engine, since=time.time() - RATE_WINDOW
-    ):
-        if outcome == "published" and event_type in queue_of_type:
-            rates[queue_of_type[event_type]]["in"] += count * per_minute_factor
-        elif outcome in ("handled", "duplicate", "dead_lettered") and handler in queue_of_task:
+    for _type, handler, outcome, count in by_route(runtime.fleet().engine, since=time.time() - RATE_WINDOW):
+        if outcome in ("handled", "duplicate", "dead_lettered") and handler in queue_of_task:
             rates[queue_of_task[handler]]["out"] += count * per_minute_factor
+    arrivals = from_broker("arrivals", lambda: runtime.fleet().arrivals.per_minute(RATE_WINDOW), problems)
+    for queue, rate in (arrivals or {}).items():
+        rates[queue]["in"] = rate
     depths = from_broker("queue depths", lambda: queue_depths(runtime), problems) or {}
     oldest = from_broker("oldest messages", lambda: oldest_ages(runtime, time.time()), problems) or {}
     return [

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -90,7 +91,11 @@ class GraphWebhook:
         if rejected:
             log.warning("refused %d Graph notification items: %s", len(rejected), sorted(set(rejected)))
         await self.publisher.publish(events, "graph")
-        return JSONResponse({"accepted": len(events), "rejected": len(rejected)}, status_code=202)
+        # after the answer, off the event loop: Graph waits for nothing but the enqueue
+        seen = BackgroundTask(self.secrets.notified, {event.subject for event in events if event.subject})
+        return JSONResponse(
+            {"accepted": len(events), "rejected": len(rejected)}, status_code=202, background=seen
+        )
 
     def _verify(
         self,

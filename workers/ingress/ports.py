@@ -36,6 +36,10 @@ class SubscriptionSecrets(Protocol):
         """clientState by subscription id, for the ids remembered and still fresh; no I/O."""
         ...
 
+    def notified(self, subscription_ids: Collection[str]) -> None:
+        """Notifications of these subscriptions arrived now; may block on I/O."""
+        ...
+
     def client_states(self, subscription_ids: Collection[str], *, fresh: bool = False) -> dict[str, str]:
         """clientState by subscription id, for the ids that exist; `fresh` skips any cache; blocking."""
         ...

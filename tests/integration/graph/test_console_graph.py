@@ -4,6 +4,7 @@ audited; the web process loads the Graph SDK only when it is first needed."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,12 +13,14 @@ from types import SimpleNamespace
 from typing import cast
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from infra.audit import SqlAuditLog
+from infra.graph.schema import graph_subscriptions
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.graph.conftest import INBOX, GraphFleet, subscribed
 from tests.integration.test_console_access import client_for, console_settings, log_in
+from tests.support.graph_notifications import change
 from tests.support.graph_standin import GraphStandIn
 from tests.support.token_standin import TokenStandIn
 from workers.bootstrap import Runtime
@@ -29,6 +32,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:This class is deprecated:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:GetQueryParameters is deprecated:DeprecationWarning"),
 ]
+
+
+LAST_NOTIFICATION = re.compile(r'<td class="expires">[^<]*</td><td>([^<]*)</td><td class="note">([^<]+)</td>')
 
 
 @pytest.fixture
@@ -127,6 +133,24 @@ def test_renewing_needs_an_operator_and_a_csrf_token(
     log_in(operator, "alice")
     assert operator.post("/console/graph/renew", data={"id": users, "csrf": "wrong"}).status_code == 403
     assert graph_standin.count("PATCH", "^/subscriptions/") == 0
+
+
+def test_the_page_shows_when_graph_last_notified_each_subscription(
+    runtime: Runtime, engine: Engine, subscriptions: dict[str, str]
+) -> None:
+    users, inbox = subscriptions["users"], subscriptions[INBOX]
+    with engine.connect() as connection:
+        query = select(graph_subscriptions.c.client_state).where(graph_subscriptions.c.id == users)
+        client_state = connection.execute(query).scalar_one()
+    client = client_for(runtime)
+    posted = client.post("/graph/notifications", json={"value": [change(users, client_state, "user-1")]})
+    assert posted.status_code == 202, posted.text
+
+    log_in(client, "bob")
+    page = client.get("/console/graph")
+    last = {sub_id: when for when, sub_id in LAST_NOTIFICATION.findall(page.text)}
+    assert last[users].startswith(datetime.now(UTC).strftime("%Y-%m-%d")), page.text
+    assert last[inbox] == "", "never notified"
 
 
 def test_the_web_process_loads_the_graph_sdk_only_on_a_renewal() -> None:
