@@ -21,6 +21,7 @@ from redis.retry import Retry
 from handlers.envelope import Event
 from handlers.errors import PublishFailed
 from handlers.registry import Registry, Route
+from infra.arrivals import Arrivals
 from infra.broker_errors import is_broker_unavailable, unavailable
 from infra.group_commit import GroupCommit
 from infra.producer_app import producer_app
@@ -41,7 +42,10 @@ class _Stopped(Exception):
 
 
 class Producer:
-    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry | None = None, arrivals: Arrivals | None = None
+    ) -> None:
+        """`arrivals`: where sent events are counted per queue, for the console's "in / min"."""
         self.settings = settings
         self.registry = registry or Registry()
         self.app: Celery = producer_app(settings, self.registry)
@@ -52,6 +56,7 @@ class Producer:
             batch_size=settings.batch_size,
             queue_prefix=settings.queue_prefix,
             declare_queues=not settings.broker_is_redis,
+            arrivals=arrivals,
         )
         self._sender: _RedisSender | _AmqpSender = (
             _RedisSender(self.publisher, settings)
@@ -82,10 +87,11 @@ class Producer:
         grouped = self.publisher.group([event for call in calls for event in call])
         try:
             self._sender.send([(route, [event.text for event in chunk]) for route, chunk in grouped])
-            return [None] * len(calls)
         except _Stopped as stopped:
             sent = {event.id for _, chunk in grouped[: stopped.done] for event in chunk}
             return [_failure(stopped.cause, call, sent) for call in calls]
+        self.publisher.count_sent([event for call in calls for event in call])
+        return [None] * len(calls)
 
 
 def _failure(cause: BaseException, call: Sequence[EncodedEvent], sent: set[str]) -> Exception:

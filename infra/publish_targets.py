@@ -14,6 +14,7 @@ import redis
 
 from handlers.ports import Publisher
 from handlers.registry import Registry
+from infra.arrivals import Arrivals
 from infra.producer import Producer
 from infra.settings import Settings
 from infra.transports import PUBLISH_TARGETS
@@ -92,4 +93,5 @@ class PublishTargets:
                 registry=self.registry,
                 max_event_bytes=settings.max_event_bytes,
             )
-        return Producer(settings, self.registry)
+        counts = redis.Redis.from_url(settings.coordination_url, socket_timeout=settings.publish_timeout)
+        return Producer(settings, self.registry, arrivals=Arrivals(counts, settings.key_prefix))

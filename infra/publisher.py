@@ -79,9 +79,18 @@ class CeleryPublisher:
         """Count published events per queue for the console (infra/arrivals.py), once sent."""
         if self._arrivals is None or not events:
             return
+        self._count([self._registry.route_for(event.type) for event in events])
+
+    def count_sent(self, encoded: Sequence[EncodedEvent]) -> None:
+        """`count_arrivals` for events sent as encoded by `encode`."""
+        if self._arrivals is not None and encoded:
+            self._count([event.route for event in encoded])
+
+    def _count(self, routes: list[Route]) -> None:
+        assert self._arrivals is not None
         by_queue: dict[str, int] = defaultdict(int)
-        for event in events:
-            by_queue[self._queue_prefix + self._registry.route_for(event.type).queue] += 1
+        for route in routes:
+            by_queue[self._queue_prefix + route.queue] += 1
         self._arrivals.count(by_queue)
 
     def messages(self, events: Sequence[Event]) -> list[tuple[Route, list[str]]]:

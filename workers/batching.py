@@ -4,13 +4,15 @@ that arrive together and runs them as one pool job, one transaction (docs/consum
 Celery's default strategy still decodes each message into a request (revocation, countdowns and
 rate limits as ever); a request that would go to the pool goes to `_Batcher.take` instead. A
 gathered batch is handed over on the event loop's next turn, once no more messages arrived
-in the last one: nothing waits for a batch to fill. One message alone, a redelivery, a retry:
-today's path. The messages are acknowledged only after the batch committed; if it did not, each
-runs alone through today's path, with its retries and dead letters.
+in the last one (nothing waits for a batch to fill), in one share per pool process. One
+message alone, a redelivery, a retry: today's path. The messages are acknowledged only after
+the batch committed; if it did not, each runs alone through today's path, with its retries and
+dead letters.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -80,18 +82,19 @@ class _Batcher:
 
     def _flush(self) -> None:
         requests, self._pending = self._pending, []
-        if len(requests) == 1:
-            self._consumer.on_task_request(requests[0])
-            return
-        messages: list[Message] = [
-            (str(request.id), list(request.kwargs["events"]), _due(request)) for request in requests
-        ]
-        self._consumer.pool.apply_async(
-            run_batch,
-            args=(self._task, messages),
-            callback=partial(self._done, requests),
-            error_callback=partial(self._failed, requests),
-        )
+        for share in spread(requests, self._consumer.pool.num_processes or 1):
+            if len(share) == 1:
+                self._consumer.on_task_request(share[0])
+                continue
+            messages: list[Message] = [
+                (str(request.id), list(request.kwargs["events"]), _due(request)) for request in share
+            ]
+            self._consumer.pool.apply_async(
+                run_batch,
+                args=(self._task, messages),
+                callback=partial(self._done, share),
+                error_callback=partial(self._failed, share),
+            )
 
     def _done(self, requests: list[Any], committed: Any) -> None:
         if committed is not True:
@@ -112,6 +115,17 @@ class _Batcher:
     def _alone(self, requests: list[Any]) -> None:
         for request in requests:
             self._consumer.on_task_request(request)
+
+
+def spread(requests: list[Any], processes: int) -> list[list[Any]]:
+    """A gathered batch cut into one share per pool process, as even as can be: slow handlers
+    keep the pool's parallelism, fast ones still commit many messages at once."""
+    shares = max(1, min(processes, len(requests)))
+    size, extra = divmod(len(requests), shares)
+    cuts = [0]
+    for n in range(shares):
+        cuts.append(cuts[-1] + size + (1 if n < extra else 0))
+    return [requests[start:end] for start, end in itertools.pairwise(cuts)]
 
 
 def _batchable(request: Any) -> bool:

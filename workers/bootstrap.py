@@ -118,7 +118,7 @@ class Fleet:
     def producer(self) -> Producer:
         """Producers' sends (the web ingress, `fleet publish`): each broker step bounded by
         FLEET_PUBLISH_TIMEOUT, concurrent sends grouped (infra/producer.py)."""
-        return Producer(self.settings, self.registry)
+        return Producer(self.settings, self.registry, arrivals=self.arrivals)
 
     @cached_property
     def arrivals(self) -> Arrivals:
