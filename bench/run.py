@@ -4,7 +4,9 @@ Measures (see bench/README.md):
   a. fleet throughput: N deposit events published in batches, until N `demo_deposits` rows exist;
   b. bare Celery throughput: N no-op tasks (one Redis INCR each, to see them finish);
   c. bare Celery throughput: N tasks that insert one `demo_deposits` row each;
-  d. latency at a steady rate, one event (or task) per message: recorded_at - sent_at.
+  d. latency at a steady rate, one event (or task) per message: recorded_at - sent_at;
+  e. on Redis, bench/drain.py's phases: a prefilled queue of single-event messages drained, and one
+     event per publish call end to end, beside bare Celery and Dramatiq (2 processes x 8 threads).
 It only prints figures; it exits non-zero only when something is broken (a worker died, work
 stalled, an effect happened twice or not at all).
 """
@@ -77,6 +79,8 @@ class Options:
     postgres: str
     redis: str
     amqp: str
+    drain_events: int = 0
+    """Messages per phase of bench.drain, run after the rest on Redis (0: not run)."""
 
     @property
     def latency_count(self) -> int:
@@ -425,6 +429,13 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--amqp", default="amqp://guest:guest@127.0.0.1:5672//", help="RabbitMQ, for --broker amqp"
     )
+    parser.add_argument(
+        "--drain-events",
+        type=int,
+        default=5_000,
+        help="Redis: messages per phase of the drain, one-event-per-publish and Dramatiq phases "
+        "(bench/drain.py); 0 skips them",
+    )
     args = parser.parse_args(argv)
     if min(args.events, args.rate, args.latency_seconds, args.repeats) <= 0:
         parser.error("--events, --rate, --latency-seconds and --repeats must be positive")
@@ -437,6 +448,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         postgres=args.postgres,
         redis=args.redis.rstrip("/"),
         amqp=args.amqp,
+        drain_events=max(0, args.drain_events),
     )
 
 
@@ -490,6 +502,13 @@ def run(options: Options) -> Results:
         fleet, fleet_latency = run_fleet(setup, deposits)
         print(f"bare Celery worker (concurrency {CONCURRENCY}):", flush=True)
         noop, insert, insert_latency = run_baseline(setup, deposits)
+        if setup.broker_is_redis and options.drain_events:
+            from bench import drain  # it builds on this module: imported once this one is loaded
+
+            print(f"drain and one event per publish, {options.drain_events} messages a phase:", flush=True)
+            drain_options = replace(options, events=options.drain_events)
+            drained = drain.measure(replace(setup, options=drain_options), deposits)
+            drain.summary(drained)
     return Results(fleet, noop, insert, fleet_latency, insert_latency)
 
 
