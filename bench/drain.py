@@ -125,17 +125,9 @@ def run_fleet(setup: Setup, deposits: Deposits) -> tuple[Repeated, Repeated]:
         return Worker("fleet", args, env, setup.log_dir / "fleet-worker.log")
 
     try:
-        drains = Repeated(
-            tuple(drain(setup, deposits, "fleet", send, start) for _ in range(setup.options.repeats))
-        )
-        with running(start()) as worker:
-            warm(deposits, send, worker, "fleet")
-            singles = tuple(
-                one_per_publish(setup, deposits, "fleet", send, worker) for _ in range(setup.options.repeats)
-            )
+        return both_phases(setup, deposits, "fleet", send, start)
     finally:
         runtime.fleet().close()
-    return drains, Repeated(singles)
 
 
 def run_celery(setup: Setup, deposits: Deposits) -> tuple[Repeated, Repeated]:
@@ -150,14 +142,7 @@ def run_celery(setup: Setup, deposits: Deposits) -> tuple[Repeated, Repeated]:
     def start() -> Worker:
         return Worker("baseline", args, config.as_env(), setup.log_dir / "baseline-worker.log")
 
-    label = "bare Celery"
-    drains = Repeated(tuple(drain(setup, deposits, label, send, start) for _ in range(setup.options.repeats)))
-    with running(start()) as worker:
-        warm(deposits, send, worker, label)
-        singles = tuple(
-            one_per_publish(setup, deposits, label, send, worker) for _ in range(setup.options.repeats)
-        )
-    return drains, Repeated(singles)
+    return both_phases(setup, deposits, "bare Celery", send, start)
 
 
 def run_dramatiq(setup: Setup, deposits: Deposits) -> tuple[Repeated, Repeated]:
@@ -177,13 +162,18 @@ def run_dramatiq(setup: Setup, deposits: Deposits) -> tuple[Repeated, Repeated]:
     def start() -> Worker:
         return Worker("dramatiq", args, env, setup.log_dir / "dramatiq-worker.log")
 
-    label = "Dramatiq"
-    drains = Repeated(tuple(drain(setup, deposits, label, send, start) for _ in range(setup.options.repeats)))
+    return both_phases(setup, deposits, "Dramatiq", send, start)
+
+
+def both_phases(
+    setup: Setup, deposits: Deposits, label: str, send: Send, start: Callable[[], Worker]
+) -> tuple[Repeated, Repeated]:
+    """The drain runs, then the one-event-per-publish runs on one warm worker."""
+    repeats = range(setup.options.repeats)
+    drains = Repeated(tuple(drain(setup, deposits, label, send, start) for _ in repeats))
     with running(start()) as worker:
         warm(deposits, send, worker, label)
-        singles = tuple(
-            one_per_publish(setup, deposits, label, send, worker) for _ in range(setup.options.repeats)
-        )
+        singles = tuple(one_per_publish(setup, deposits, label, send, worker) for _ in repeats)
     return drains, Repeated(singles)
 
 

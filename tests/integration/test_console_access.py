@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from infra.audit import SqlAuditLog
 from infra.dead_letters import SqlDeadLetters
 from infra.settings import Settings
+from tests.integration.conftest import FleetUnderTest
 from tests.support.dead_letters import bury_flaky_deposit
 from workers.bootstrap import Runtime
 from workers.console.auth import hash_password, verify_password
@@ -37,6 +38,20 @@ def console_settings(redis_url: str, postgres_url: str, **extra: str) -> Setting
         "console_secret": "a-test-secret-of-some-length",
     }
     return Settings(**(values | extra))  # type: ignore[arg-type]
+
+
+def console_runtime_of(fut: FleetUnderTest, redis_url: str, postgres_url: str) -> Runtime:
+    """The web process's runtime for `fut`: its queues, broker and keys, and the console's users."""
+    env = fut.env
+    return Runtime(
+        console_settings(
+            redis_url,
+            postgres_url,
+            broker_url=env["FLEET_BROKER_URL"],
+            queue_prefix=env["FLEET_QUEUE_PREFIX"],
+            key_prefix=env["FLEET_KEY_PREFIX"],
+        )
+    )
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from infra.audit import SqlAuditLog
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.helpers import deposit
-from tests.integration.test_console_access import client_for, console_settings, log_in
+from tests.integration.test_console_access import client_for, console_runtime_of, log_in
 from tests.support.processes import wait_until
 from workers.bootstrap import Runtime
 
@@ -27,16 +27,7 @@ def broker_url(redis_url: str) -> str:
 @pytest.fixture
 def console_runtime(fleet_under_test: FleetUnderTest, redis_url: str, postgres_url: str) -> Iterator[Runtime]:
     """The web process's runtime: the fleet's queues and broker, and the console's users."""
-    env = fleet_under_test.env
-    runtime = Runtime(
-        console_settings(
-            redis_url,
-            postgres_url,
-            broker_url=env["FLEET_BROKER_URL"],
-            queue_prefix=env["FLEET_QUEUE_PREFIX"],
-            key_prefix=env["FLEET_KEY_PREFIX"],
-        )
-    )
+    runtime = console_runtime_of(fleet_under_test, redis_url, postgres_url)
     yield runtime
     runtime.fleet().close()
 

@@ -4,42 +4,13 @@ at a time, into one transaction, and still gives each event its effect exactly o
 from __future__ import annotations
 
 import random
-import urllib.request
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from handlers.envelope import Event
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.helpers import deposit
-from tests.support.processes import FleetProcess, free_port, wait_until
-
-
-def _start_with_metrics(fut: FleetUnderTest, tmp_path: Path, env: dict[str, str] | None = None) -> int:
-    port = free_port()
-    metrics = {
-        "FLEET_WORKER_METRICS_PORT": str(port),
-        "FLEET_WORKER_METRICS_HOST": "127.0.0.1",
-        "FLEET_METRICS_DIR": str(tmp_path / f"metrics-{port}"),
-    }
-    fut.start_worker(env={**metrics, **(env or {})})
-    return port
-
-
-def _transactions(port: int) -> tuple[float, float, float]:
-    """fleet_events_per_transaction: (transactions, of them with one event, events)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    count = single = total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "fleet_events_per_transaction_count":
-                count += sample.value
-            elif sample.name == "fleet_events_per_transaction_bucket" and sample.labels["le"] == "1.0":
-                single += sample.value
-            elif sample.name == "fleet_events_per_transaction_sum":
-                total += sample.value
-    return count, single, total
+from tests.support.processes import FleetProcess, wait_until
+from tests.support.worker_metrics import events_per_transaction, start_with_metrics
 
 
 def _publish_one_by_one(fut: FleetUnderTest, events: list[Event]) -> None:
@@ -56,12 +27,14 @@ def test_a_prefilled_queue_is_drained_in_batches_and_each_event_takes_effect_onc
     random.Random(4).shuffle(stream)
     _publish_one_by_one(fut, stream)  # 1,650 messages waiting before any worker runs
 
-    port = _start_with_metrics(fut, tmp_path)
+    port = start_with_metrics(fut, tmp_path)
     wait_until(lambda: len(fut.deposits()) == 1500, timeout=120, what="1500 deposits")
     assert max(fut.deposits().values()) == 1
     assert fut.letters() == []
     transactions, single, _ = wait_until(
-        lambda: (found := _transactions(port))[2] >= 1650 and found, timeout=30, what="every event counted"
+        lambda: (found := events_per_transaction(port))[2] >= 1650 and found,
+        timeout=30,
+        what="every event counted",
     )
     assert transactions - single > 0, "some transactions must take more than one event"
     assert transactions < 1650 / 2, f"{transactions:.0f} transactions for 1,650 messages: hardly batched"
@@ -75,7 +48,7 @@ def test_a_poison_event_in_a_batch_is_dead_lettered_and_the_others_take_effect(
     events[77] = deposit("mix-poison", amount=-5)  # a permanent error, raised inside the batch
     _publish_one_by_one(fut, events)
 
-    port = _start_with_metrics(fut, tmp_path)
+    port = start_with_metrics(fut, tmp_path)
     wait_until(lambda: len(fut.deposits()) == 199, timeout=60, what="the 199 good deposits")
     wait_until(fut.letters, timeout=30, what="the poison's dead letter")
     (letter,) = fut.letters()
@@ -83,7 +56,7 @@ def test_a_poison_event_in_a_batch_is_dead_lettered_and_the_others_take_effect(
     assert "must be a positive integer" in letter.error_message
     assert "mix-poison" not in fut.deposits()
     assert max(fut.deposits().values()) == 1
-    transactions, single, _ = _transactions(port)
+    transactions, single, _ = events_per_transaction(port)
     assert transactions > single, "the others still go in batches around the fallback"
 
 

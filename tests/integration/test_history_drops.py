@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.helpers import deposit
-from tests.integration.test_console_access import client_for, console_settings, log_in
+from tests.integration.test_console_access import client_for, console_runtime_of, log_in
 from tests.support.processes import wait_until
 from workers.bootstrap import Runtime
 
@@ -25,16 +25,7 @@ def broker_url(redis_url: str) -> str:
 
 @pytest.fixture
 def console_runtime(fleet_under_test: FleetUnderTest, redis_url: str, postgres_url: str) -> Iterator[Runtime]:
-    env = fleet_under_test.env
-    runtime = Runtime(
-        console_settings(
-            redis_url,
-            postgres_url,
-            broker_url=env["FLEET_BROKER_URL"],
-            queue_prefix=env["FLEET_QUEUE_PREFIX"],
-            key_prefix=env["FLEET_KEY_PREFIX"],
-        )
-    )
+    runtime = console_runtime_of(fleet_under_test, redis_url, postgres_url)
     yield runtime
     runtime.fleet().close()
 

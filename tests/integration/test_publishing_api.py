@@ -8,12 +8,14 @@ import asyncio
 import random
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import fleet
 from tests.integration.conftest import FleetUnderTest
 from tests.support.processes import wait_until
+from tests.support.worker_metrics import events_per_transaction, start_with_metrics
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ def test_bad_events_and_unknown_types_are_refused_with_fleet_errors(api: FleetUn
 
 
 def test_single_publishes_from_8_threads_with_a_tenth_twice_take_effect_exactly_once(
-    api: FleetUnderTest,
+    api: FleetUnderTest, tmp_path: Path
 ) -> None:
     total = 10_000 if api.runtime.settings.broker_is_redis else 3_000  # a confirm per message on RabbitMQ
     ids = [f"t-{n}" for n in range(total)]
@@ -91,7 +93,7 @@ def test_single_publishes_from_8_threads_with_a_tenth_twice_take_effect_exactly_
     threads = [threading.Thread(target=publish_share, args=(stream[n::8],)) for n in range(8)]
     for thread in threads:
         thread.start()
-    api.start_worker(concurrency=2)
+    port = start_with_metrics(api, tmp_path, concurrency=2)
     for thread in threads:
         thread.join()
     assert failures == []
@@ -100,3 +102,12 @@ def test_single_publishes_from_8_threads_with_a_tenth_twice_take_effect_exactly_
     assert set(counts) == set(ids)
     assert max(counts.values()) == 1
     assert api.letters() == []
+    # Every event went through a transaction, and the worker took many at once: the producer's
+    # shared messages and the consumer's batches (fleet_events_per_transaction).
+    published = len(stream)
+    runs, _, _ = wait_until(
+        lambda: (found := events_per_transaction(port))[2] >= published and found,
+        timeout=30,
+        what="every event counted",
+    )
+    assert runs < published / 4, f"{runs:.0f} transactions for {published} single publishes: hardly batched"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from handlers.envelope import new_event
 from tests.integration.conftest import FleetUnderTest
 from tests.support.graph_standin import GraphStandIn
@@ -14,6 +16,7 @@ LEASE = 15.0
 first mail (the Graph client's imports and token)."""
 
 
+@pytest.mark.timeout(720)  # the wait below, and the worker's start and stop
 def test_mails_published_in_batches_of_500_are_each_sent_once(
     fleet_under_test: FleetUnderTest, graph_env: dict[str, str], graph_standin: GraphStandIn
 ) -> None:
