@@ -4,7 +4,8 @@ that arrive together and runs them as one pool job, one transaction (docs/consum
 Celery's default strategy still decodes each message into a request (revocation, countdowns and
 rate limits as ever); a request that would go to the pool goes to `_Batcher.take` instead. A
 gathered batch is handed over on the event loop's next turn, once no more messages arrived
-in the last one (nothing waits for a batch to fill), in one share per pool process. One
+in the last one (nothing waits for a batch to fill), in one share per free pool process;
+while every process runs a batch, messages gather until one is done. One
 message alone, a redelivery, a retry: today's path. The messages are acknowledged only after
 the batch committed; if it did not, each runs alone through today's path, with its retries and
 dead letters.
@@ -56,6 +57,7 @@ class _Batcher:
         self._limit = limit
         self._pending: list[Any] = []
         self._arrived = 0
+        self._running = 0  # batches in the pool, not yet done
 
     def take(self, request: Any) -> None:
         if self._limit <= 1 or self._consumer.hub is None or not _batchable(request):
@@ -81,11 +83,15 @@ class _Batcher:
         self._flush()
 
     def _flush(self) -> None:
+        free = (self._consumer.pool.num_processes or 1) - self._running
+        if free <= 0 and len(self._pending) < self._limit:
+            return  # every process runs a batch: gather on, the next to finish hands these over
         requests, self._pending = self._pending, []
-        for share in spread(requests, self._consumer.pool.num_processes or 1):
+        for share in spread(requests, max(1, free)):
             if len(share) == 1:
                 self._consumer.on_task_request(share[0])
                 continue
+            self._running += 1
             messages: list[Message] = [
                 (str(request.id), list(request.kwargs["events"]), _due(request)) for request in share
             ]
@@ -97,6 +103,8 @@ class _Batcher:
             )
 
     def _done(self, requests: list[Any], committed: Any) -> None:
+        self._running -= 1
+        self._flush_waiting()
         if committed is not True:
             self._alone(requests)
             return
@@ -109,8 +117,15 @@ class _Batcher:
             state.task_ready(request, successful=True)
 
     def _failed(self, requests: list[Any], info: Any) -> None:
+        self._running -= 1
+        self._flush_waiting()
         log.warning("a batch of %d messages failed in the pool (%s); each runs alone", len(requests), info)
         self._alone(requests)
+
+    def _flush_waiting(self) -> None:
+        """A process is free: what gathered while all were busy goes to it as one batch."""
+        if self._pending:
+            self._flush()
 
     def _alone(self, requests: list[Any]) -> None:
         for request in requests:
