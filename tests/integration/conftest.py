@@ -127,3 +127,13 @@ def fleet_under_test(fleet_env: dict[str, str], engine: Engine, tmp_path: Path) 
     under_test = FleetUnderTest(fleet_env, engine, tmp_path)
     yield under_test
     under_test.close()
+
+
+@pytest.fixture
+def console_runtime(fleet_under_test: FleetUnderTest, redis_url: str, postgres_url: str) -> Iterator[Runtime]:
+    """The web process's runtime for this fleet: its queues, broker and keys, and the console's users."""
+    from tests.integration.test_console_access import console_runtime_of  # it imports this module
+
+    runtime = console_runtime_of(fleet_under_test, redis_url, postgres_url)
+    yield runtime
+    runtime.fleet().close()

@@ -3,15 +3,13 @@ handling events, and the restart is in the audit log; a viewer may not do it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 
 from infra.audit import SqlAuditLog
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.helpers import deposit
-from tests.integration.test_console_access import client_for, console_runtime_of, log_in
+from tests.integration.test_console_access import client_for, log_in
 from tests.support.processes import wait_until
 from workers.bootstrap import Runtime
 
@@ -22,14 +20,6 @@ pytestmark = pytest.mark.integration
 def broker_url(redis_url: str) -> str:
     """`pool_restart` is a broadcast like grow and shrink; one broker keeps the test short."""
     return redis_url
-
-
-@pytest.fixture
-def console_runtime(fleet_under_test: FleetUnderTest, redis_url: str, postgres_url: str) -> Iterator[Runtime]:
-    """The web process's runtime: the fleet's queues and broker, and the console's users."""
-    runtime = console_runtime_of(fleet_under_test, redis_url, postgres_url)
-    yield runtime
-    runtime.fleet().close()
 
 
 def pool_pids(fut: FleetUnderTest) -> dict[str, set[int]]:

@@ -4,7 +4,6 @@ overview; the events themselves take effect."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.helpers import deposit
-from tests.integration.test_console_access import client_for, console_runtime_of, log_in
+from tests.integration.test_console_access import client_for, log_in
 from tests.support.processes import wait_until
 from workers.bootstrap import Runtime
 
@@ -21,13 +20,6 @@ from workers.bootstrap import Runtime
 def broker_url(redis_url: str) -> str:
     """Redis only: history is written after the broker's part is done, the same on both."""
     return redis_url
-
-
-@pytest.fixture
-def console_runtime(fleet_under_test: FleetUnderTest, redis_url: str, postgres_url: str) -> Iterator[Runtime]:
-    runtime = console_runtime_of(fleet_under_test, redis_url, postgres_url)
-    yield runtime
-    runtime.fleet().close()
 
 
 def dropped_in_metrics(client: object) -> float:
