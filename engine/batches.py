@@ -45,8 +45,7 @@ def handle_batch(dispatcher: Dispatcher, task: str, messages: Sequence[BatchedMe
     began = time.perf_counter()
     recorder.running(route.name, len(events))
     try:
-        # the dispatcher's own transactional step: effects, counts, history notes, the metric
-        dispatcher._transactional(route, events, 1, outcome)
+        dispatcher.transact(route, events, 1, outcome)  # effects, counts, history notes, the metric
     except Exception as exc:
         if dispatcher.is_infrastructure_failure(exc):
             raise
@@ -64,7 +63,7 @@ def handle_batch(dispatcher: Dispatcher, task: str, messages: Sequence[BatchedMe
         if delivery.due is not None:
             recorder.waited(route.queue, now - delivery.due)
     dispatcher.gate.record(route, ok=outcome.handled)
-    dispatcher._write_journal(outcome)
+    dispatcher.write_journal(outcome)
     return outcome
 
 

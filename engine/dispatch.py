@@ -135,7 +135,7 @@ class Dispatcher:
                 seconds=seconds,
                 running=len(raw_events),
             )
-        self._write_journal(outcome)
+        self.write_journal(outcome)
         return outcome
 
     def _handle(self, route: Route, raw_events: Sequence[Any], delivery: Delivery, outcome: Outcome) -> None:
@@ -178,7 +178,7 @@ class Dispatcher:
         if first and route.idempotency is Idempotency.TRANSACTIONAL:
             fast = Outcome()
             try:
-                self._transactional(route, events, delivery.attempt_base + 1, fast)
+                self.transact(route, events, delivery.attempt_base + 1, fast)
                 outcome.handled, outcome.duplicates = fast.handled, fast.duplicates
                 outcome.journal += fast.journal
                 self.gate.record(route, ok=fast.handled)
@@ -257,7 +257,9 @@ class Dispatcher:
                 self.gate.record(route, ok=int(throttled), failed=int(failed))
                 self._failed(route, event, attempt, exc, outcome)
 
-    def _transactional(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
+    def transact(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
+        """Every event in one guarded statement or transaction, counted in `outcome`; raises if
+        any handler did (nothing kept). A message's fast path, and a batch's (engine/batches.py)."""
         for event, entry in self.effects.transactional(route, events, attempt):
             self._took_effect(outcome, route, event, entry, attempt)
         self.recorder.committed(route.name, len(events))
@@ -288,7 +290,7 @@ class Dispatcher:
         self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome
     ) -> None:
         if route.idempotency is Idempotency.TRANSACTIONAL:
-            self._transactional(route, [event], attempt, outcome)
+            self.transact(route, [event], attempt, outcome)
         elif route.idempotency is Idempotency.CLAIM:
             self._claimed(route, event, attempt, delivery, outcome)
         else:
@@ -337,7 +339,8 @@ class Dispatcher:
             )
             outcome.journal.append(row)
 
-    def _write_journal(self, outcome: Outcome) -> None:
+    def write_journal(self, outcome: Outcome) -> None:
+        """Hand `outcome`'s history entries to the history writer."""
         if self.history is None or not outcome.journal:
             return
         self.history.append(outcome.journal)
