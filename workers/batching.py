@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from celery.app.trace import LOG_RECEIVED
 from celery.worker import state
 from celery.worker.strategy import default as default_strategy
+from celery.worker.strategy import logger as strategy_log
 
 from infra.redis_transport import ack_messages
 from tasks.batches import Message, run_batch
@@ -91,6 +93,7 @@ class _Batcher:
         self._arrived = 0
         self._running = 0  # batches in the pool, not yet done
         self._alone_tags: set[Any] = set()  # messages gathered directly that must now run alone
+        self._says_received = strategy_log.isEnabledFor(logging.INFO)
 
     @property
     def gathers(self) -> bool:
@@ -139,6 +142,8 @@ class _Batcher:
                 self._alone(share)
                 continue
             self._running += 1
+            if self._says_received:
+                self._log_received(share)
             messages: list[Message] = [(taken.id, taken.events, taken.due) for taken in share]
             self._consumer.pool.apply_async(
                 run_batch,
@@ -146,6 +151,14 @@ class _Batcher:
                 callback=partial(self._done, share),
                 error_callback=partial(self._failed, share),
             )
+
+    def _log_received(self, share: list[_Taken]) -> None:
+        """The line Celery logs for each message it receives, for those read without a request
+        (a message that runs alone gets it from Celery's path)."""
+        for taken in share:
+            if taken.request is None:
+                context = {"id": taken.id, "name": self._task, "eta": None}
+                strategy_log.info(LOG_RECEIVED, context, extra={"data": context})
 
     def _done(self, share: list[_Taken], committed: Any) -> None:
         self._running -= 1
