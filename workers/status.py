@@ -51,6 +51,12 @@ def oldest_ages(runtime: Runtime, now: float) -> dict[str, float]:
     return ages
 
 
+def outbox_oldest_age(runtime: Runtime, now: float) -> float:
+    """How long the oldest unpublished follow-up has waited: lag, which a count cannot show."""
+    oldest = runtime.fleet().outbox.oldest_created_at()
+    return 0.0 if oldest is None else max(0.0, now - oldest)
+
+
 def metric_probes(runtime: Runtime) -> dict[str, Callable[[], Any]]:
     """The readers of the state behind the scrape-time gauges (infra/metrics/fleet.py
     FleetStateCollector), each run on its own so one store down costs only its gauges."""
@@ -64,7 +70,12 @@ def metric_probes(runtime: Runtime) -> dict[str, Callable[[], Any]]:
             "archived": 0,
             **fleet.dead_letters.counts_by_status(),
         },
+        "dead_letter_oldest_age": lambda: {
+            queue: max(0.0, time.time() - failed.timestamp())
+            for queue, failed in fleet.dead_letters.oldest_dead_by_queue().items()
+        },
         "outbox": fleet.outbox.backlog,
+        "outbox_oldest_age": lambda: outbox_oldest_age(runtime, time.time()),
         "workers": lambda: len(fleet.stores.heartbeats.online()),
         "history_dropped": fleet.stores.dropped_history.total,
     }
