@@ -77,6 +77,19 @@ LAST_EVENT = Gauge(
     ["type"],
     multiprocess_mode="max",  # the latest across pool processes, kept after one exits
 )
+REDELIVERIES = Counter(
+    "fleet_redeliveries",
+    "Messages a worker received that the broker had delivered before (a dead worker's, mostly).",
+    ["queue"],
+)
+
+
+def count_redelivery(delivery_info: Mapping[str, Any]) -> None:
+    """Count a message the broker flags as handed out before: RabbitMQ when it requeued a closed
+    channel's unacked messages, Redis when kombu restored an expired lease's or a stopping
+    worker's (both set `redelivered` in the delivery info, infra/leases.py)."""
+    if delivery_info.get("redelivered") is True:
+        REDELIVERIES.labels(str(delivery_info.get("routing_key") or "?")).inc()
 
 
 class PrometheusRecorder:
