@@ -61,6 +61,7 @@ def test_a_countdown_longer_than_rabbitmqs_consumer_timeout_is_refused_on_rabbit
         ("FLEET_DOWNSTREAM_SLOTS", "graph=0", "at least one slot"),
         ("FLEET_GRAPH_TIMEOUT", "0", "greater than 0"),
         ("FLEET_VISIBILITY_TIMEOUT", "5", "greater than or equal to 10"),
+        ("FLEET_RABBITMQ_MANAGEMENT_URL", "amqp://guest:guest@rabbit:5672", "management API"),
         ("FLEET_TRACE_URL", "http://jaeger:16686/trace/", "must contain {trace_id}"),
         ("FLEET_TRACE_URL", "javascript:alert(1)//{trace_id}", "http:// or https://"),
         ("FLEET_TRACE_URL", "ftp://traces/{trace_id}", "http:// or https://"),
