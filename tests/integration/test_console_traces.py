@@ -1,6 +1,9 @@
 """The console shows the trace an event belongs to: its timeline and its dead letter carry the trace
 id of its traceparent, linked to the trace viewer named by FLEET_TRACE_URL; a malformed traceparent
-shows nothing."""
+shows nothing.
+
+The trace id comes from the history and the letter's envelope, whatever the broker: Redis only.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from tests.integration.test_console_access import client_for, console_settings, 
 from tests.support.processes import wait_until
 from workers.bootstrap import Runtime
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("broker_url", ["redis"], indirect=True)]
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"

@@ -1,5 +1,8 @@
 """A real `fleet web` counts its requests by the API key that authenticated them and by outcome;
-a key a caller merely presents, valid or not, never becomes a label."""
+a key a caller merely presents, valid or not, never becomes a label.
+
+Counting requests is the web process's, whatever the broker: Redis only.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from tests.integration.test_ingress_events import api_key
 from tests.support.ingress import start_web
 from tests.support.worker_metrics import parse_samples, series
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("broker_url", ["redis"], indirect=True)]
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
 
 

@@ -1,5 +1,9 @@
 """Lag, not counts: how long the oldest dead letter and the oldest unpublished follow-up have
-waited (the web process, read at scrape time), and when each type last took effect (a worker)."""
+waited (the web process, read at scrape time), and when each type last took effect (a worker).
+
+The ages are read from PostgreSQL and the last-event time is a worker's, whatever the broker: Redis
+only.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import insert, update
 from starlette.testclient import TestClient
 
@@ -17,6 +22,8 @@ from tests.integration.helpers import deposit
 from tests.support.processes import wait_until
 from tests.support.worker_metrics import parse_samples, scrape, series, start_with_metrics
 from workers.web import make_web_app
+
+pytestmark = pytest.mark.parametrize("broker_url", ["redis"], indirect=True)
 
 
 def _web_samples(fut: FleetUnderTest) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -1,6 +1,8 @@
 """On RabbitMQ with FLEET_RABBITMQ_MANAGEMENT_URL set, the web process reads each queue's waiting
 messages and its head message's age from the management API: the publisher stamps each message's
-AMQP timestamp with its due time; a message without one leaves its queue's age unknown."""
+AMQP timestamp with its due time; a message without one leaves its queue's age unknown.
+
+RabbitMQ only: the management API is RabbitMQ's (Redis reads its queues directly, test_metrics.py)."""
 
 from __future__ import annotations
 
