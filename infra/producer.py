@@ -57,6 +57,7 @@ class Producer:
             queue_prefix=settings.queue_prefix,
             declare_queues=not settings.broker_is_redis,
             arrivals=arrivals,
+            stamp_due_time=not settings.broker_is_redis,
         )
         self._sender: _RedisSender | _AmqpSender = (
             _RedisSender(self.publisher, settings)

@@ -44,11 +44,13 @@ class CeleryPublisher:
         queue_prefix: str = "",
         declare_queues: bool = True,
         arrivals: Arrivals | None = None,
+        stamp_due_time: bool = False,
     ) -> None:
         """`declare_queues=False` (Redis): a send does not declare its queue first. Celery would,
         on every send; on RabbitMQ that makes sure the queue exists before a message is routed to
         it, on Redis (the default exchange: a list per queue) it changes nothing and is a quarter
-        of a send's time."""
+        of a send's time. `stamp_due_time` (RabbitMQ): each message's AMQP `timestamp` property is
+        its due time, which RabbitMQ's management API shows as its queue's head message age."""
         self._app = app
         self._declare: list[Any] | None = None if declare_queues else []  # None: Celery's default
         self._queue_prefix = queue_prefix
@@ -56,6 +58,7 @@ class CeleryPublisher:
         self._max_event_bytes = max_event_bytes
         self._batch_size = batch_size
         self._arrivals = arrivals
+        self._stamp_due_time = stamp_due_time
 
     def connect(self, timeout: float = 2.0) -> None:
         """Open the pooled broker connection and channel that sends use (blocking); one try."""
@@ -128,6 +131,8 @@ class CeleryPublisher:
         producer: Any = None,
     ) -> None:
         """Send already-validated events as one message (retries, relays and replays use this)."""
+        due = time.time() + (countdown or 0.0)
+        stamp: dict[str, Any] = {"timestamp": int(due)} if self._stamp_due_time else {}
         self._app.send_task(
             route.task,
             kwargs={"events": list(events), "attempt": attempt},
@@ -135,11 +140,12 @@ class CeleryPublisher:
             countdown=countdown if countdown else None,
             producer=producer,
             declare=self._declare,
-            headers={"fleet_due": time.time() + (countdown or 0.0)},  # for the queue-wait metric
+            headers={"fleet_due": due},  # for the queue-wait metric
             # What Flower and `celery inspect` show instead of the events' text: Celery would
             # otherwise build a repr of every message's whole body (a tenth of a send's time).
             argsrepr="()",
             kwargsrepr=kwargs_repr(len(events), attempt),
+            **stamp,
         )
 
     def _chunks(self, items: list[EncodedEvent]) -> Iterator[list[EncodedEvent]]:

@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     link it prints; honoured only while the web process listens on loopback."""
     console_trusted_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$")
     """A header set by a trusted reverse proxy naming the signed-in user (e.g. X-Forwarded-User)."""
+    rabbitmq_management_url: SecretStr | None = None
+    """RabbitMQ's management API, `http://user:password@rabbit:15672`: when set (and the broker
+    is RabbitMQ), the queue gauges read each queue's waiting messages and its head message's age
+    there (infra/rabbitmq_management.py); unset, depths come from AMQP and ages are unknown."""
+    trace_url: str | None = None
+    """A trace viewer's URL with `{trace_id}` in it (`http://jaeger:16686/trace/{trace_id}`): the
+    console links an event's trace id (from its traceparent) there; unset, it shows the id alone."""
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     rate_limits: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
     """Per-downstream limits, `graph=20,payments=5.5` (calls per second, fleet-wide)."""
@@ -258,6 +265,35 @@ class Settings(BaseSettings):
         if parts.scheme not in ("https", "http", "file"):
             raise ValueError("must be an https:// or file:// URL")
         return value
+
+    @field_validator("trace_url")
+    @classmethod
+    def _trace_link_template(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if "{trace_id}" not in value:
+            raise ValueError("must contain {trace_id}, where the trace id goes")
+        try:
+            value.format(trace_id="0" * 32)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{trace_id}} may be in braces ({exc!r})") from None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("rabbitmq_management_url")
+    @classmethod
+    def _management_api(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL of the management API")
+        return value
+
+    def trace_link(self, trace_id: str) -> str | None:
+        """The trace viewer's page of `trace_id`, when FLEET_TRACE_URL is set."""
+        return self.trace_url.format(trace_id=trace_id) if self.trace_url else None
 
     @property
     def graph_token_issuers(self) -> tuple[str, ...]:

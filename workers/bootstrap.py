@@ -112,6 +112,7 @@ class Fleet:
             queue_prefix=self.settings.queue_prefix,
             declare_queues=not self.settings.broker_is_redis,
             arrivals=self.arrivals,
+            stamp_due_time=not self.settings.broker_is_redis,
         )
 
     @cached_property

@@ -1,4 +1,5 @@
-"""What a `fleet worker` process does beside running tasks: heartbeats and its metrics port.
+"""What a `fleet worker` process does beside running tasks: heartbeats, its metrics port, and
+counting the messages it receives that were delivered before.
 
 Hooked to Celery's worker signals in the worker process only (`install`), never at import.
 """
@@ -46,6 +47,12 @@ def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
 
             serve(port, runtime.settings.worker_metrics_host, scrape_registry())
             log.info("metrics on http://%s:%d/metrics", runtime.settings.worker_metrics_host, port)
+
+    @signals.task_received.connect(weak=False)
+    def received(request: Any = None, **_: Any) -> None:
+        from infra.metrics.fleet import count_redelivery
+
+        count_redelivery(getattr(request, "delivery_info", None) or {})
 
     @signals.worker_shutdown.connect(weak=False)
     def stopping(**_: Any) -> None:
