@@ -16,7 +16,7 @@ from engine.ports import DeadLetterStore
 from engine.records import Claims, DeadLetter, Filter, Key, MessageStart
 from handlers.envelope import Event, parse_event
 from handlers.errors import PermanentError
-from infra.outbox import RELAY_HANDLER, Relayed
+from infra.outbox import Relayed, quarantined_letter
 
 
 class MemoryTransaction:
@@ -175,7 +175,7 @@ class MemoryOutbox:
                     event = parse_event(body)
                     check(event)
                 except PermanentError as exc:
-                    letters.append(_quarantined(row_id, body, exc))
+                    letters.append(quarantined_letter(row_id, body, exc))
                 else:
                     good.append(event)
             if good:
@@ -187,16 +187,6 @@ class MemoryOutbox:
 
     def backlog(self) -> int:
         return len(self.database.outbox)
-
-
-def _quarantined(row_id: int, body: str, exc: PermanentError) -> DeadLetter:
-    from engine.records import fingerprint
-
-    return DeadLetter(
-        handler=RELAY_HANDLER, event_type="", source="outbox", event_id=str(row_id), queue="",
-        envelope=body, attempts=0, error_type=type(exc).__name__, error_message=str(exc),
-        traceback="", fingerprint=fingerprint(type(exc).__name__, exc),
-    )  # fmt: skip
 
 
 @dataclass

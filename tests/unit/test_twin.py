@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from engine.dispatch import Delivery
 from fleet.testing import FleetTwin
 from handlers.envelope import Event, new_event
 from infra.builtin_domains import DEMO
@@ -89,3 +90,22 @@ def test_bad_input_goes_to_the_dead_letter_queue_at_once(twin: FleetTwin) -> Non
 def test_a_port_nobody_provides_fails_the_twin_as_it_is_built() -> None:
     with pytest.raises(LookupError, match="'receipts'"):
         FleetTwin(domains=[DEMO], services={"downstream": AllUp()}, insert_ports={"deposits": SqlDepositBook})
+
+
+def test_retries_later_than_the_broker_holds_wait_in_the_delayed_store(receipts: Receipts) -> None:
+    twin = FleetTwin(
+        domains=[DEMO],
+        services={"receipts": receipts, "downstream": AllUp()},
+        insert_ports={"deposits": SqlDepositBook},
+        eta_max=0.0,  # every retry goes through the delayed store
+    )
+    flaky = deposit("f-3", "demo.flaky_requested", fail_times=1)
+    twin.dispatcher.handle([flaky.to_json().decode()], first())  # the first attempt fails
+    assert len(twin.delayed.waiting) == 1 and twin.queues.waiting == []
+    twin.run_until_idle()
+    assert twin.delayed.waiting == []
+    assert [row["event_id"] for row in twin.rows("demo_deposits")] == ["f-3"]
+
+
+def first() -> Delivery:
+    return Delivery("m-1", "fleet.demo.record_flaky_deposit", redelivered=False)
