@@ -27,12 +27,26 @@ def _config(locations: Sequence[str] = ()) -> Config:
     return config
 
 
+class UnknownRevision(RuntimeError):
+    """The database is at a revision no migration here knows: a domain's whose package is gone."""
+
+
 def upgrade(engine: Engine, revision: str = "heads", locations: Sequence[str] = ()) -> None:
     """Apply the core's revisions and those of the domains' `locations`."""
+    from alembic.util.exc import CommandError
+
     with engine.begin() as connection:
         config = _config(locations)
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        try:
+            command.upgrade(config, revision)
+        except CommandError as exc:
+            if "Can't locate revision" not in str(exc):
+                raise
+            raise UnknownRevision(
+                f"{exc}: the database holds a branch of a domain no installed package provides; "
+                "install the domain's package again (it need not be in FLEET_DOMAINS)"
+            ) from None
 
 
 def current(engine: Engine) -> str | None:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from engine.dispatch import Dispatcher
 from engine.effects import Effects, check_wiring
-from handlers.domains import Domain, enabled_domains
+from handlers.domains import Domain, enabled_domains, installed_domains
 from handlers.orders.ports import OrderDeadlines
 from handlers.ports import Clock, Publisher
 from handlers.registry import Registry
@@ -220,11 +220,14 @@ class Runtime:
         from workers.celery_app import make_app
 
         self.settings = settings
-        self.domains = enabled_domains(settings.domains)
+        installed = installed_domains()
+        self.domains = enabled_domains(settings.domains, installed)
         self.registry = registry or Registry.for_domains(self.domains).with_leases(settings.claim_leases)
         self.beat_schedule = beat_schedule(self.domains)
-        self.migrations = [domain.migrations for domain in self.domains if domain.migrations]
-        """The enabled domains' alembic version locations (infra/migrate.py)."""
+        # Every installed domain's, enabled or not: a domain switched off keeps its tables, and
+        # the database's revision of its branch stays one the migrations know.
+        self.migrations = [domain.migrations for domain in installed.values() if domain.migrations]
+        """The installed domains' alembic version locations (infra/migrate.py)."""
         self._fleet: Fleet | None = None
         self._pid = os.getpid()
         # Made in the worker's main process: its pool processes, forked from it, share its slots.

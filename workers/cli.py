@@ -108,10 +108,13 @@ def db() -> None:
 @pass_context
 def db_upgrade(ctx: Context) -> None:
     """Apply the schema migrations: the core's and those of the enabled domains (FLEET_DOMAINS)."""
-    from infra.migrate import current, upgrade
+    from infra.migrate import UnknownRevision, current, upgrade
 
     engine = ctx.runtime.fleet().engine
-    upgrade(engine, locations=ctx.runtime.migrations)
+    try:
+        upgrade(engine, locations=ctx.runtime.migrations)
+    except UnknownRevision as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"database at revision {current(engine)}")
 
 

@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
-from infra.db import make_engine
 from infra.schema import dead_letters, demo_deposits
 from infra.settings import Settings
 from tests.support.processes import FleetProcess
-from tests.support.services import AMQP_URL, POSTGRES_ADMIN_URL, require
+from tests.support.services import AMQP_URL, require
 from workers.bootstrap import Runtime
 
 pytestmark = pytest.mark.integration
@@ -138,16 +137,3 @@ def console_runtime(fleet_under_test: FleetUnderTest, redis_url: str, postgres_u
     runtime = console_runtime_of(fleet_under_test, redis_url, postgres_url)
     yield runtime
     runtime.fleet().close()
-
-
-@pytest.fixture
-def fresh_database() -> Iterator[str]:
-    """A database of its own, never migrated."""
-    name = f"fleet_fresh_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
