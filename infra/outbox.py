@@ -73,7 +73,7 @@ class SqlOutbox:
                     event = parse_event(row.event)
                     check(event)
                 except PermanentError as exc:
-                    letters.append(_quarantined(row.id, row.event, exc))
+                    letters.append(quarantined_letter(row.id, row.event, exc))
                 else:
                     good.append(event)
                 done.append(row.id)
@@ -102,7 +102,7 @@ class SqlOutbox:
             return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def _quarantined(row_id: int, body: str, exc: PermanentError) -> DeadLetter:
+def quarantined_letter(row_id: int, body: str, exc: PermanentError) -> DeadLetter:
     """A row's dead letter: its body as written, named by the event's id when it can be read."""
     try:
         event = parse_event(body)

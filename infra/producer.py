@@ -18,6 +18,7 @@ from celery import Celery
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from handlers.domains import enabled_domains
 from handlers.envelope import Event
 from handlers.errors import PublishFailed
 from handlers.registry import Registry, Route
@@ -47,7 +48,7 @@ class Producer:
     ) -> None:
         """`arrivals`: where sent events are counted per queue, for the console's "in / min"."""
         self.settings = settings
-        self.registry = registry or Registry()
+        self.registry = registry or Registry.for_domains(enabled_domains(settings.domains))
         self.app: Celery = producer_app(settings, self.registry)
         self.publisher = CeleryPublisher(
             self.app,

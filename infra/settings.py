@@ -238,6 +238,10 @@ class Settings(BaseSettings):
     """`FLEET_UP_BRIDGES=redis-stream,servicebus`: the bridges `fleet up` runs beside worker, beat and
     web. Unset: the Service Bus bridge when Service Bus is configured, no other."""
 
+    domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """`FLEET_DOMAINS=demo,tickets`: the installed domains that run (entry points `fleet.domains`,
+    handlers/domains.py). Unset: every installed domain."""
+
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:
@@ -348,6 +352,13 @@ class Settings(BaseSettings):
         if self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return "redis://127.0.0.1:6379/0"
+
+    @field_validator("domains", mode="before")
+    @classmethod
+    def _parse_domains(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return [name.strip() for name in value.split(",") if name.strip()]
 
     @field_validator("up_bridges", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from engine.dispatch import Dispatcher
 from engine.effects import Effects, check_wiring
+from handlers.domains import Domain, enabled_domains, installed_domains
 from handlers.orders.ports import OrderDeadlines
 from handlers.ports import Clock, Publisher
 from handlers.registry import Registry
@@ -38,6 +40,7 @@ from infra.publisher import CeleryPublisher
 from infra.settings import Settings
 from infra.slots import RedisSlots
 from infra.throttle import RedisGate
+from schedules.beat import beat_schedule
 from workers.wiring.domains import Domains
 from workers.wiring.ingress import IngressChecks
 from workers.wiring.stores import Stores
@@ -57,6 +60,8 @@ class Fleet:
     redis: redis.Redis
     worker_scope: str = ""
     """The worker whose pool processes share downstream slots: its host and main pid."""
+    enabled: Sequence[Domain] = ()
+    """The domains that run here (FLEET_DOMAINS): their ports are wired into the dispatcher."""
 
     @cached_property
     def stores(self) -> Stores:
@@ -64,7 +69,7 @@ class Fleet:
 
     @cached_property
     def domains(self) -> Domains:
-        return Domains(self.settings, self.engine, self.redis)
+        return Domains(self.settings, self.engine, self.redis, self.enabled)
 
     @cached_property
     def ingress(self) -> IngressChecks:
@@ -216,12 +221,19 @@ class Runtime:
         from workers.celery_app import make_app
 
         self.settings = settings
-        self.registry = registry or Registry().with_leases(settings.claim_leases)
+        installed = installed_domains()
+        self.domains = enabled_domains(settings.domains, installed)
+        self.registry = registry or Registry.for_domains(self.domains).with_leases(settings.claim_leases)
+        self.beat_schedule = beat_schedule(self.domains)
+        # Every installed domain's, enabled or not: a domain switched off keeps its tables, and
+        # the database's revision of its branch stays one the migrations know.
+        self.migrations = [domain.migrations for domain in installed.values() if domain.migrations]
+        """The installed domains' alembic version locations (infra/migrate.py)."""
         self._fleet: Fleet | None = None
         self._pid = os.getpid()
         # Made in the worker's main process: its pool processes, forked from it, share its slots.
         self.worker_scope = f"{socket.gethostname()}:{self._pid}"
-        self.app = make_app(settings, self.registry, self.fleet)
+        self.app = make_app(settings, self.registry, self.fleet, self.beat_schedule)
 
     def fleet(self) -> Fleet:
         if self._fleet is None or self._pid != os.getpid():
@@ -233,6 +245,7 @@ class Runtime:
                 engine=make_engine(self.settings.database_url),
                 redis=redis.Redis.from_url(self.settings.coordination_url),
                 worker_scope=self.worker_scope,
+                enabled=self.domains,
             )
         return self._fleet
 

@@ -88,7 +88,7 @@ def up(ctx: Context) -> None:
     from workers.console.sign_in_link import LOOPBACK, link, new_token
     from workers.supervisor import run_all
 
-    upgrade(ctx.runtime.fleet().engine)
+    upgrade(ctx.runtime.fleet().engine, locations=ctx.runtime.migrations)
     settings = ctx.runtime.settings
     if not settings.console_users and not settings.console_trusted_header and settings.web_host in LOOPBACK:
         # A newcomer sees the console without configuring users; the web child reads the token.
@@ -107,11 +107,14 @@ def db() -> None:
 @db.command("upgrade")
 @pass_context
 def db_upgrade(ctx: Context) -> None:
-    """Apply the schema migrations."""
-    from infra.migrate import current, upgrade
+    """Apply the schema migrations: the core's and those of the enabled domains (FLEET_DOMAINS)."""
+    from infra.migrate import UnknownRevision, current, upgrade
 
     engine = ctx.runtime.fleet().engine
-    upgrade(engine)
+    try:
+        upgrade(engine, locations=ctx.runtime.migrations)
+    except UnknownRevision as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"database at revision {current(engine)}")
 
 

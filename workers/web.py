@@ -32,7 +32,7 @@ def make_web_app(runtime: Runtime) -> Starlette:
 
         def database() -> None:
             ping(fleet.engine)
-            if missing := missing_revision(fleet.engine):
+            if missing := missing_revision(fleet.engine, runtime.migrations):
                 checks["schema"] = missing
 
         def broker() -> None:

@@ -8,6 +8,7 @@ import logging
 import click
 import pydantic
 
+from handlers.domains import UnknownDomain
 from infra.audit import SqlAuditLog
 from infra.settings import Settings
 from workers.bootstrap import Runtime
@@ -35,7 +36,10 @@ class Context:
             logging.basicConfig(
                 level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
             )
-            self._runtime = Runtime(settings)
+            try:
+                self._runtime = Runtime(settings)
+            except UnknownDomain as exc:
+                raise click.ClickException(str(exc)) from None
         return self._runtime
 
     def record(self, action: str, target: str, detail: str = "") -> None:
