@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     console_trusted_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$")
     """A header set by a trusted reverse proxy naming the signed-in user (e.g. X-Forwarded-User)."""
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line, with the event and the trace it belongs to (infra/logs.py)."""
     rate_limits: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
     """Per-downstream limits, `graph=20,payments=5.5` (calls per second, fleet-wide)."""
     downstream_slots: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)

@@ -70,10 +70,12 @@ def web(ctx: Context) -> None:
 
     import uvicorn
 
+    from infra.tracing import setup as tracing
     from workers.web import make_web_app
 
     settings = ctx.runtime.settings
-    app = make_web_app(ctx.runtime)
+    tracing.configure("fleet-web")
+    app = tracing.instrument_asgi(make_web_app(ctx.runtime))
     # What startup built (modules, the Graph SDK's classes) lives as long as the process: kept out
     # of the collector, a full collection no longer stalls requests for a tenth of a second.
     gc.freeze()
@@ -140,7 +142,10 @@ def publish(
 
     All events are checked first; if any is invalid, none is sent and every problem is listed.
     """
+    from infra.tracing import setup as tracing
+
     settings = ctx.runtime.settings
+    tracing.configure("fleet-cli")  # its `send` span goes out as the command exits
     if path is not None:
         events, problems = _read_events(path.read(), settings.max_event_bytes)
     elif event_type:

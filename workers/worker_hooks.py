@@ -56,9 +56,20 @@ def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
             except Exception as exc:  # its heartbeat expires by itself
                 log.warning("could not remove the heartbeat: %s", exc)
 
+    @signals.worker_process_init.connect(weak=False)
+    def child_started(**_: Any) -> None:
+        from infra.tracing import setup as tracing
+
+        # Per pool process, after the fork: the span processor's thread and the exporter's
+        # connections are the child's own (docs/tracing.md).
+        tracing.configure("fleet-worker")
+
     @signals.worker_process_shutdown.connect(weak=False)
     def child_exiting(pid: int | None = None, **_: Any) -> None:
         from infra.metrics.fleet import mark_process_dead
+        from infra.tracing import setup as tracing
+
+        tracing.shutdown()  # what the process's spans still buffer goes out
 
         mark_process_dead(pid or os.getpid())
         try:  # what the pool process handled last is still worth a line in the history
