@@ -41,6 +41,9 @@ def worker(ctx: Context, queues: str | None, concurrency: int | None, hostname: 
     runtime = ctx.runtime
     logging.getLogger("fleet").info("worker on %s", runtime.describe())
     argv = ["worker", f"--loglevel={runtime.settings.log_level}", "--without-mingle", "--without-gossip"]
+    if runtime.settings.log_format == "json":
+        argv.insert(0, "--quiet")  # no banner: every line of the log is a JSON object
+        worker_hooks.say_as_json()
     argv += [f"--queues={queues or ','.join(q.name for q in runtime.app.conf.task_queues)}"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")

@@ -69,10 +69,19 @@ def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
         from infra.metrics.fleet import mark_process_dead
         from infra.tracing import setup as tracing
 
-        tracing.shutdown()  # what the process's spans still buffer goes out
-
         mark_process_dead(pid or os.getpid())
         try:  # what the pool process handled last is still worth a line in the history
             runtime.fleet().stores.history_writer.close()
         except Exception as exc:
             log.warning("history entries not written at exit: %s", exc)
+        tracing.shutdown()  # what the process's spans still buffer goes out, the last first
+
+
+def say_as_json() -> None:
+    """Celery prints its shutdown notices from signal handlers with `safe_say`, outside logging:
+    with FLEET_LOG_FORMAT=json they are written as JSON lines instead (infra/logs.py)."""
+    import celery.apps.worker
+
+    from infra.logs import say_as_json as json_say
+
+    celery.apps.worker.safe_say = json_say  # type: ignore[attr-defined]
