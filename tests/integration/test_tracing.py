@@ -5,12 +5,15 @@ as a collector would. Redis broker only: what is traced does not depend on the b
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from infra.transports.redis_stream import EVENT_FIELD, TRACEPARENT_FIELD
 from tests.integration.conftest import FleetUnderTest
+from tests.integration.helpers import deposit
 from tests.integration.test_ingress_events import api_key
 from tests.support.ingress import start_web
 from tests.support.otlp_receiver import CONSUMER, PRODUCER, SERVER, STATUS_ERROR, OtlpReceiver, ReceivedSpan
@@ -22,6 +25,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def broker_url(redis_url: str) -> str:
     return redis_url
+
+
+@pytest.fixture
+def fleet_env(fleet_env: dict[str, str]) -> dict[str, str]:
+    return {**fleet_env, "FLEET_REDIS_STREAM": f"events.{uuid.uuid4().hex[:8]}"}
 
 
 @pytest.fixture
@@ -180,3 +188,23 @@ def test_json_logs_parse_line_by_line_and_carry_the_trace_id_of_the_spans(
     ]
     assert retry["trace_id"] in {s.trace_id for s in first}
     assert retry["span_id"] in {s.span_id for s in first}
+
+
+def test_the_stream_bridge_takes_the_traceparent_field_as_the_creation_context_of_an_event_without_one(
+    otlp: OtlpReceiver, fleet_under_test: FleetUnderTest
+) -> None:
+    fleet_under_test.start_worker(env=otlp.env())
+    bridge = fleet_under_test.start("bridge", "redis-stream", env=otlp.env())
+    bridge.wait_for_log("bridging stream", timeout=60)
+    trace_id, span_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    event = deposit("streamed-1")
+    assert event.traceparent is None
+    fields = {EVENT_FIELD: event.to_json(), TRACEPARENT_FIELD: f"00-{trace_id}-{span_id}-01".encode()}
+    fleet_under_test.redis.xadd(fleet_under_test.env["FLEET_REDIS_STREAM"], fields)  # type: ignore[arg-type]
+
+    queue = f"{fleet_under_test.env['FLEET_QUEUE_PREFIX']}.fleet.demo"
+    [process] = wait_until(
+        lambda: of_event(otlp.spans(), f"process {queue}", "streamed-1"), timeout=60, what="the process span"
+    )
+    assert (process.trace_id, process.parent_span_id) == (trace_id, span_id)
+    assert (trace_id, span_id) in process.links
