@@ -7,8 +7,11 @@ Measures (see bench/README.md):
   d. latency at a steady rate, one event (or task) per message: recorded_at - sent_at;
   e. on Redis, bench/drain.py's phases: a prefilled queue of single-event messages drained, and one
      event per publish call end to end, beside bare Celery and Dramatiq (2 processes x 8 threads).
-It only prints figures; it exits non-zero only when something is broken (a worker died, work
-stalled, an effect happened twice or not at all).
+`--tracing export` runs the same with traces exported over OTLP/HTTP to a local receiver
+(bench/otlp_sink.py): the runner's publishes and the workers' processing, every span sampled.
+`--singles N` adds a throughput phase of N single-event messages; `--fleet-only` skips bare
+Celery and the drain. It only prints figures; it exits non-zero only when something is broken
+(a worker died, work stalled, an effect happened twice or not at all).
 """
 
 from __future__ import annotations
@@ -81,6 +84,11 @@ class Options:
     amqp: str
     drain_events: int = 0
     """Messages per phase of bench.drain, run after the rest on Redis (0: not run)."""
+    tracing: str = "off"
+    """"export": traces go to a local OTLP receiver (bench/otlp_sink.py)."""
+    singles: int = 0
+    """Single-event messages in a throughput phase of their own (0: not run)."""
+    fleet_only: bool = False
 
     @property
     def latency_count(self) -> int:
@@ -209,6 +217,15 @@ def run_fleet(setup: Setup, deposits: Deposits) -> tuple[Repeated, LatencyRun]:
                 fleet_throughput(setup, publisher, deposits, worker, settings.batch_size)
                 for _ in range(setup.options.repeats)
             ]
+            print(f"  fleet batches: median {Repeated(tuple(runs)).median.rate:,.0f} events/s", flush=True)
+            if setup.options.singles:
+                singles = replace(setup, options=replace(setup.options, events=setup.options.singles))
+                single_runs = [
+                    fleet_throughput(singles, publisher, deposits, worker, 1)
+                    for _ in range(setup.options.repeats)
+                ]
+                median = Repeated(tuple(single_runs)).median.rate
+                print(f"  fleet single-event messages: median {median:,.0f} events/s", flush=True)
             send = lambda event_id, sent_at: publisher.publish([deposit(event_id, sent_at)])  # noqa: E731
             latencies = []
             for _ in range(setup.options.repeats):
@@ -436,6 +453,14 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="Redis: messages per phase of the drain, one-event-per-publish and Dramatiq phases "
         "(bench/drain.py); 0 skips them",
     )
+    parser.add_argument(
+        "--tracing",
+        choices=["off", "export"],
+        default="off",
+        help="export: traces of the runner and the workers to a local OTLP receiver",
+    )
+    parser.add_argument("--singles", type=int, default=0, help="single-event messages per extra phase")
+    parser.add_argument("--fleet-only", action="store_true", help="skip bare Celery and the drain")
     args = parser.parse_args(argv)
     if min(args.events, args.rate, args.latency_seconds, args.repeats) <= 0:
         parser.error("--events, --rate, --latency-seconds and --repeats must be positive")
@@ -449,6 +474,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
         redis=args.redis.rstrip("/"),
         amqp=args.amqp,
         drain_events=max(0, args.drain_events),
+        tracing=args.tracing,
+        singles=max(0, args.singles),
+        fleet_only=args.fleet_only,
     )
 
 
@@ -481,7 +509,8 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip()
 
 
-def run(options: Options) -> Results:
+def run(options: Options) -> Results | None:
+    """The results, or None with `--fleet-only` (the figures were printed as they came)."""
     print(
         f"fleet bench: broker {options.broker}, {options.events} items per throughput phase, latency at "
         f"{options.rate:g}/s for {options.latency_seconds:g} s\n"
@@ -489,6 +518,8 @@ def run(options: Options) -> Results:
         flush=True,
     )
     with ExitStack() as stack:
+        if options.tracing == "export":
+            stack.enter_context(exported_traces())
         setup = stack.enter_context(environment(options))
         engine = make_engine(setup.database_url)
         stack.callback(engine.dispose)
@@ -500,6 +531,8 @@ def run(options: Options) -> Results:
         )
         print(f"fleet worker (concurrency {CONCURRENCY}):", flush=True)
         fleet, fleet_latency = run_fleet(setup, deposits)
+        if options.fleet_only:
+            return None
         print(f"bare Celery worker (concurrency {CONCURRENCY}):", flush=True)
         noop, insert, insert_latency = run_baseline(setup, deposits)
         if setup.broker_is_redis and options.drain_events:
@@ -510,6 +543,24 @@ def run(options: Options) -> Results:
             drained = drain.measure(replace(setup, options=drain_options), deposits)
             drain.summary(drained)
     return Results(fleet, noop, insert, fleet_latency, insert_latency)
+
+
+@contextmanager
+def exported_traces() -> Iterator[None]:
+    """Traces of this process (the publishes) and of the workers (which inherit the variable)
+    exported to a local receiver; what it took is printed at the end."""
+    from bench.otlp_sink import OtlpSink
+    from infra.tracing import setup as tracing
+
+    sink = OtlpSink()
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+    tracing.configure("bench")
+    try:
+        yield
+    finally:
+        tracing.shutdown()
+        print(f"traces: {sink.requests} OTLP exports, {sink.bytes / 1e6:.1f} MB received", flush=True)
+        sink.close()
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:
@@ -527,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; workers stopped, database and Redis database removed", file=sys.stderr)
         return 130
-    print_summary(options.broker, options.rate, options.latency_seconds, results)
+    if results is not None:
+        print_summary(options.broker, options.rate, options.latency_seconds, results)
     return 0
 
 
