@@ -24,6 +24,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def broker_url(redis_url: str) -> str:
+    """Redis broker only: the spans are the same on RabbitMQ but for `messaging.system`, and the
+    stream bridge reads Redis."""
     return redis_url
 
 
