@@ -13,6 +13,7 @@ API's provider is then a proxy, and every function returns at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,8 +21,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from engine.ports import NoTracer
 from handlers.envelope import Event
@@ -29,7 +29,7 @@ from handlers.registry import Registry, Route
 from infra.tracing import conventions as attr
 
 _tracer = trace.get_tracer("fleet")
-_propagator = TraceContextTextMapPropagator()
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _sending: ContextVar[bool] = ContextVar("fleet_sending", default=False)
 _batch: ContextVar[str | None] = ContextVar("fleet_batch_destination", default=None)
 MAX_LINKS = 128  # the SDK's default limit of links on a span (OTEL_SPAN_LINK_COUNT_LIMIT)
@@ -41,11 +41,15 @@ def active() -> bool:
 
 
 def creation_context(traceparent: str | None) -> SpanContext | None:
-    """The span context a `traceparent` names, or None."""
-    if not traceparent:
+    """The span context a `traceparent` names, or None. Read by hand, not by the propagator: a
+    batch reads one per event (the envelope checked its form; a bridge's is checked here)."""
+    if not traceparent or not _TRACEPARENT.match(traceparent):
         return None
-    context = trace.get_current_span(_propagator.extract({"traceparent": traceparent})).get_span_context()
-    return context if context.is_valid else None
+    trace_id, span_id = int(traceparent[3:35], 16), int(traceparent[36:52], 16)
+    if not trace_id or not span_id or traceparent.startswith("ff"):
+        return None
+    flags = TraceFlags(int(traceparent[53:55], 16) & TraceFlags.SAMPLED)
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
 
 
 def traceparent(span: Span) -> str | None:

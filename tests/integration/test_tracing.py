@@ -210,3 +210,58 @@ def test_the_stream_bridge_takes_the_traceparent_field_as_the_creation_context_o
     )
     assert (process.trace_id, process.parent_span_id) == (trace_id, span_id)
     assert (trace_id, span_id) in process.links
+
+
+def test_events_run_together_get_a_span_linking_each_creation_context_and_a_process_span_each(
+    otlp: OtlpReceiver, fleet_under_test: FleetUnderTest
+) -> None:
+    fleet_under_test.start_worker(env=otlp.env())
+    _, base = start_web(fleet_under_test, env=otlp.env())
+    given = [(uuid.uuid4().hex, uuid.uuid4().hex[:16]) for _ in range(3)]
+    batch = [
+        {
+            "specversion": "1.0",
+            "source": "https://shop.example",
+            "id": f"together-{n}",
+            "type": "demo.deposit_recorded",
+            "data": {"account": "a-1", "amount": 1},
+            "traceparent": f"00-{trace_id}-{span_id}-01",
+        }
+        for n, (trace_id, span_id) in enumerate(given)
+    ]
+    response = httpx.post(
+        f"{base}/events",
+        content=json.dumps(batch),
+        headers={
+            "Authorization": f"Bearer {api_key(fleet_under_test, 'demo.*')}",
+            "Content-Type": "application/cloudevents-batch+json",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+
+    queue = f"{fleet_under_test.env['FLEET_QUEUE_PREFIX']}.fleet.demo"
+    ids = [f"together-{n}" for n in range(3)]
+    wait_until(
+        lambda: all(of_event(otlp.spans(), f"process {queue}", event_id) for event_id in ids),
+        timeout=60,
+        what="a process span per event",
+    )
+    spans = otlp.spans()
+    together = one(
+        [
+            s
+            for s in spans
+            if s.name == f"process {queue}" and s.attributes.get("messaging.batch.message_count")
+        ],
+        "spans of the events run together",
+    )
+    assert together.attributes["messaging.batch.message_count"] == 3
+    assert set(together.links) == set(given)  # each event's creation context, as its producer gave it
+    # The producer's traceparent is kept: the web's send span links to it and replaces nothing.
+    send = one([s for s in spans if s.name == f"send {queue}" and s.service == "fleet-web"], "send spans")
+    assert set(send.links) == set(given)
+    for event_id, context in zip(ids, given, strict=True):
+        [process] = of_event(spans, f"process {queue}", event_id)
+        assert (process.trace_id, process.parent_span_id) == (together.trace_id, together.span_id)
+        assert process.links == [context]
