@@ -82,7 +82,9 @@ def web(ctx: Context) -> None:
     # What startup built (modules, the Graph SDK's classes) lives as long as the process: kept out
     # of the collector, a full collection no longer stalls requests for a tenth of a second.
     gc.freeze()
-    uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="warning")
+    # JSON logs: uvicorn's loggers left to the root logger's JSON handler, not its own text ones.
+    logging_config: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
+    uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="warning", **logging_config)
 
 
 @main.command()
