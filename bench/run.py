@@ -6,12 +6,14 @@ Measures (see bench/README.md):
   c. bare Celery throughput: N tasks that insert one `demo_deposits` row each;
   d. latency at a steady rate, one event (or task) per message: recorded_at - sent_at;
   e. on Redis, bench/drain.py's phases: a prefilled queue of single-event messages drained, and one
-     event per publish call end to end, beside bare Celery and Dramatiq (2 processes x 8 threads).
+     event per publish call end to end, beside bare Celery and Dramatiq (2 processes x 8 threads);
+  f. recovery (bench/recovery.py): two workers at default settings, one SIGKILLed mid-drain; the
+     seconds from the kill to the last event in effect.
 `--tracing export` runs the same with traces exported over OTLP/HTTP to a local receiver
 (bench/otlp_sink.py): the runner's publishes and the workers' processing, every span sampled.
 `--singles N` adds a throughput phase of N single-event messages; `--fleet-only` skips bare
-Celery and the drain. It only prints figures; it exits non-zero only when something is broken
-(a worker died, work stalled, an effect happened twice or not at all).
+Celery, the drain and recovery. It only prints figures; it exits non-zero only when something is
+broken (a worker died, work stalled, an effect happened twice or not at all).
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ class Options:
     amqp: str
     drain_events: int = 0
     """Messages per phase of bench.drain, run after the rest on Redis (0: not run)."""
+    recovery_events: int = 0
+    """Events of the recovery phase (bench.recovery), run last (0: not run)."""
     tracing: str = "off"
     """"export": traces go to a local OTLP receiver (bench/otlp_sink.py)."""
     singles: int = 0
@@ -454,13 +458,19 @@ def parse_options(argv: list[str] | None = None) -> Options:
         "(bench/drain.py); 0 skips them",
     )
     parser.add_argument(
+        "--recovery-events",
+        type=int,
+        default=3_000,
+        help="events of the recovery phase, a worker SIGKILLed mid-drain (bench/recovery.py); 0 skips it",
+    )
+    parser.add_argument(
         "--tracing",
         choices=["off", "export"],
         default="off",
         help="export: traces of the runner and the workers to a local OTLP receiver",
     )
     parser.add_argument("--singles", type=int, default=0, help="single-event messages per extra phase")
-    parser.add_argument("--fleet-only", action="store_true", help="skip bare Celery and the drain")
+    parser.add_argument("--fleet-only", action="store_true", help="skip bare Celery, the drain and recovery")
     args = parser.parse_args(argv)
     if min(args.events, args.rate, args.latency_seconds, args.repeats) <= 0:
         parser.error("--events, --rate, --latency-seconds and --repeats must be positive")
@@ -474,6 +484,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         redis=args.redis.rstrip("/"),
         amqp=args.amqp,
         drain_events=max(0, args.drain_events),
+        recovery_events=max(0, args.recovery_events),
         tracing=args.tracing,
         singles=max(0, args.singles),
         fleet_only=args.fleet_only,
@@ -542,6 +553,12 @@ def run(options: Options) -> Results | None:
             drain_options = replace(options, events=options.drain_events)
             drained = drain.measure(replace(setup, options=drain_options), deposits)
             drain.summary(drained)
+        if options.recovery_events:
+            from bench import recovery
+
+            print(f"recovery, {options.recovery_events} events, a worker SIGKILLed mid-drain:", flush=True)
+            recovery_options = replace(options, events=options.recovery_events)
+            recovery.recover_once(replace(setup, options=recovery_options), deposits, 0)
     return Results(fleet, noop, insert, fleet_latency, insert_latency)
 
 
