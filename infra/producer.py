@@ -76,9 +76,10 @@ class Producer:
         """
         if os.getpid() != self._pid:
             raise RuntimeError("a Producer is not shared across fork: make one in each process")
-        encoded = self.publisher.encode(events)
-        if encoded:
-            self._group.submit(encoded)
+        with self.publisher.sending(events) as traced:
+            encoded = self.publisher.encode(traced)
+            if encoded:
+                self._group.submit(encoded)
         return [event.id for event in events]
 
     def close(self) -> None:

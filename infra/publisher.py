@@ -13,15 +13,21 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 from celery import Celery
 
 from handlers.envelope import Event, check_size
+from handlers.errors import UnknownEventType
 from handlers.registry import Registry, Route
 from infra.arrivals import Arrivals
+from infra.tracing import conventions
+from infra.tracing.messaging import sending
 
 MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_NAMED = 50
+"""A send span names its queue when the first events (this many) all go to one."""
 
 
 class EncodedEvent(NamedTuple):
@@ -59,6 +65,22 @@ class CeleryPublisher:
         self._batch_size = batch_size
         self._arrivals = arrivals
         self._stamp_due_time = stamp_due_time
+        broker = str(app.conf.broker_url or "")
+        self.system = conventions.REDIS if broker.startswith("redis") else conventions.RABBITMQ
+
+    def sending(self, events: Sequence[Event]) -> AbstractContextManager[Sequence[Event]]:
+        """The `send` span of a publish of `events` (infra/tracing/messaging.py): yields them,
+        those without a creation context given the span's."""
+        return sending(events, self.system, lambda: self._destination(events))
+
+    def _destination(self, events: Sequence[Event]) -> str | None:
+        queues = set()
+        for event in events[:MAX_NAMED]:
+            try:
+                queues.add(self._registry.route_for(event.type).queue)
+            except UnknownEventType:  # refused by `encode`, inside the span
+                return None
+        return self._queue_prefix + queues.pop() if len(queues) == 1 else None
 
     def connect(self, timeout: float = 2.0) -> None:
         """Open the pooled broker connection and channel that sends use (blocking); one try."""
@@ -71,10 +93,11 @@ class CeleryPublisher:
 
         Raises `UnknownEventType` or `EventTooLarge` before sending anything.
         """
-        messages = self.messages(events)
-        with self._app.producer_or_acquire() as producer:
-            for route, chunk in messages:
-                self.send(route, chunk, producer=producer)
+        with self.sending(events) as traced:
+            messages = self.messages(traced)
+            with self._app.producer_or_acquire() as producer:
+                for route, chunk in messages:
+                    self.send(route, chunk, producer=producer)
         self.count_arrivals(events)
         return [event.id for event in events]
 

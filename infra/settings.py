@@ -162,6 +162,8 @@ class Settings(BaseSettings):
     """A trace viewer's URL with `{trace_id}` in it (`http://jaeger:16686/trace/{trace_id}`): the
     console links an event's trace id (from its traceparent) there; unset, it shows the id alone."""
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line, with the event and the trace it belongs to (infra/logs.py)."""
     rate_limits: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
     """Per-downstream limits, `graph=20,payments=5.5` (calls per second, fleet-wide)."""
     downstream_slots: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)

@@ -40,6 +40,8 @@ from infra.publisher import CeleryPublisher
 from infra.settings import Settings
 from infra.slots import RedisSlots
 from infra.throttle import RedisGate
+from infra.tracing.messaging import tracer_for
+from infra.tracing.setup import instrument_engine
 from schedules.beat import beat_schedule
 from workers.wiring.domains import Domains
 from workers.wiring.ingress import IngressChecks
@@ -156,6 +158,7 @@ class Fleet:
         insert_ports = self.domains.insert_ports()
         check_wiring(self.registry, services, transaction_ports, insert_ports)
         stores = self.stores
+        tracer = tracer_for(self.publisher.system, self.registry, self.settings.queue_prefix)
         effects = Effects(
             registry=self.registry,
             transactions=stores.transactions,
@@ -168,6 +171,7 @@ class Fleet:
             insert_ports=insert_ports,
             guarded=stores.guarded_writes,
             deadline=claim_deadline,
+            tracer=tracer,
         )
         return Dispatcher(
             registry=self.registry,
@@ -183,6 +187,7 @@ class Fleet:
             recorder=PrometheusRecorder(),
             history=stores.history_writer,
             history_mode=self.settings.history,
+            tracer=tracer,
         )
 
     @cached_property
@@ -238,11 +243,13 @@ class Runtime:
     def fleet(self) -> Fleet:
         if self._fleet is None or self._pid != os.getpid():
             self._after_fork()
+            engine = make_engine(self.settings.database_url)
+            instrument_engine(engine)  # its statements as spans, when this process exports them
             self._fleet = Fleet(
                 settings=self.settings,
                 registry=self.registry,
                 app=self.app,
-                engine=make_engine(self.settings.database_url),
+                engine=engine,
                 redis=redis.Redis.from_url(self.settings.coordination_url),
                 worker_scope=self.worker_scope,
                 enabled=self.domains,

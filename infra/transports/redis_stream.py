@@ -2,7 +2,8 @@
 stream bridge reads with (`XREADGROUP`, `XAUTOCLAIM`, `XACK`).
 
 Wire format, for producers in any language: one stream entry per event, its field `event`
-holding the CloudEvent in JSON structured mode (UTF-8).
+holding the CloudEvent in JSON structured mode (UTF-8), and its field `traceparent` (optional,
+W3C Trace Context) the event's creation context when the event carries none itself.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import redis
 
 from handlers.envelope import Event, check_size
 from handlers.registry import Registry
+from infra.tracing import conventions
+from infra.tracing.messaging import sending
 
 log = logging.getLogger("fleet.redis_stream")
 EVENT_FIELD = b"event"
+TRACEPARENT_FIELD = b"traceparent"
 _PIPELINE_CHUNK = 1000
 
 
@@ -39,15 +43,19 @@ class RedisStreamProducer:
 
         Raises `UnknownEventType` or `EventTooLarge` before appending anything.
         """
-        bodies = []
-        for event in events:
-            self._registry.route_for(event.type)
-            bodies.append(check_size(event, self._max_event_bytes))
-        for start in range(0, len(bodies), _PIPELINE_CHUNK):
-            with self._client.pipeline(transaction=False) as pipe:
-                for body in bodies[start : start + _PIPELINE_CHUNK]:
-                    pipe.xadd(self._stream, {EVENT_FIELD: body}, maxlen=self._maxlen, approximate=True)
-                pipe.execute()
+        with sending(events, conventions.REDIS, lambda: self._stream) as traced:
+            entries = []
+            for event in traced:
+                self._registry.route_for(event.type)
+                entry = {EVENT_FIELD: check_size(event, self._max_event_bytes)}
+                if event.traceparent:
+                    entry[TRACEPARENT_FIELD] = event.traceparent.encode()
+                entries.append(entry)
+            for start in range(0, len(entries), _PIPELINE_CHUNK):
+                with self._client.pipeline(transaction=False) as pipe:
+                    for fields in entries[start : start + _PIPELINE_CHUNK]:
+                        pipe.xadd(self._stream, fields, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+                    pipe.execute()
         return [event.id for event in events]
 
 
@@ -56,6 +64,8 @@ class StreamEntry:
     entry_id: bytes
     body: bytes | None
     """The `event` field; None when the entry has none."""
+    traceparent: str | None = None
+    """The `traceparent` field: the creation context of an event that carries none."""
 
 
 class RedisStreamGroup:
@@ -138,7 +148,12 @@ class RedisStreamGroup:
 
 
 def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> StreamEntry:
-    return StreamEntry(entry_id=entry_id, body=fields.get(EVENT_FIELD))
+    traceparent = fields.get(TRACEPARENT_FIELD)
+    return StreamEntry(
+        entry_id=entry_id,
+        body=fields.get(EVENT_FIELD),
+        traceparent=_text(traceparent) if traceparent else None,
+    )
 
 
 def _text(value: bytes | str) -> str:
