@@ -239,7 +239,8 @@ class Tracer(Protocol):
         ...
 
     def handling(self, route: Route, event: Event, attempt: int) -> AbstractContextManager[None]:
-        """Around one handler call: inside many events' span, the event's own `process` span."""
+        """Around one handler call: inside many events' span, the event's own `process` span
+        (when the deployment asks for one per event of a batch)."""
         ...
 
     def created(self, cause: Event, follow_ups: list[Event]) -> list[Event]:

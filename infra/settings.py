@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     trace_url: str | None = None
     """A trace viewer's URL with `{trace_id}` in it (`http://jaeger:16686/trace/{trace_id}`): the
     console links an event's trace id (from its traceparent) there; unset, it shows the id alone."""
+    trace_batched_events: bool = False
+    """With tracing on: a `process` span of its own for each event run in a batch, inside the
+    batch's span. Off, the batch's one span links each event's creation context; each of a
+    batch's events costs a span to make and export (docs/tracing.md, "Cost")."""
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object per line, with the event and the trace it belongs to (infra/logs.py)."""

@@ -158,7 +158,12 @@ class Fleet:
         insert_ports = self.domains.insert_ports()
         check_wiring(self.registry, services, transaction_ports, insert_ports)
         stores = self.stores
-        tracer = tracer_for(self.publisher.system, self.registry, self.settings.queue_prefix)
+        tracer = tracer_for(
+            self.publisher.system,
+            self.registry,
+            self.settings.queue_prefix,
+            batched_events=self.settings.trace_batched_events,
+        )
         effects = Effects(
             registry=self.registry,
             transactions=stores.transactions,

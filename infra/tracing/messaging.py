@@ -120,10 +120,14 @@ def _event_attributes(event: Event) -> dict[str, Any]:
 class OtelTracer:
     """The engine's `Tracer` (engine/ports.py) on the OpenTelemetry API."""
 
-    def __init__(self, system: str, registry: Registry, queue_prefix: str = "") -> None:
+    def __init__(
+        self, system: str, registry: Registry, queue_prefix: str = "", *, batched_events: bool = False
+    ) -> None:
         self._system = system
         self._registry = registry
         self._prefix = queue_prefix
+        self._batched_events = batched_events
+        """A span for each event of a batch (FLEET_TRACE_BATCHED_EVENTS), not only the batch's."""
 
     @contextmanager
     def processing(
@@ -172,7 +176,7 @@ class OtelTracer:
                         **({attr.MESSAGE_ID: message_id} if message_id else {}),
                     }
                 )
-            token = _batch.set(destination) if span.is_recording() else None
+            token = _batch.set(destination) if span.is_recording() and self._batched_events else None
             try:
                 yield
             finally:
@@ -182,7 +186,7 @@ class OtelTracer:
     @contextmanager
     def handling(self, route: Route, event: Event, attempt: int) -> Iterator[None]:
         destination = _batch.get()
-        if destination is None:  # one event: its `process` span is the current one
+        if destination is None:  # one event, or a batch whose span stands for its events
             yield
             return
         cause = creation_context(event.traceparent)
@@ -249,6 +253,10 @@ def _fail(span: Span, exc: BaseException) -> None:
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
-def tracer_for(system: str, registry: Registry, queue_prefix: str) -> OtelTracer | NoTracer:
+def tracer_for(
+    system: str, registry: Registry, queue_prefix: str, *, batched_events: bool = False
+) -> OtelTracer | NoTracer:
     """The engine's tracer: the no-op one when this process exports nothing."""
-    return OtelTracer(system, registry, queue_prefix) if active() else NoTracer()
+    if not active():
+        return NoTracer()
+    return OtelTracer(system, registry, queue_prefix, batched_events=batched_events)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -212,10 +213,11 @@ def test_the_stream_bridge_takes_the_traceparent_field_as_the_creation_context_o
     assert (trace_id, span_id) in process.links
 
 
-def test_events_run_together_get_a_span_linking_each_creation_context_and_a_process_span_each(
-    otlp: OtlpReceiver, fleet_under_test: FleetUnderTest
+@pytest.mark.parametrize("span_each", [False, True], ids=["batch-span", "and-a-span-each"])
+def test_events_run_together_get_a_span_linking_each_creation_context_and_if_asked_a_process_span_each(
+    otlp: OtlpReceiver, fleet_under_test: FleetUnderTest, span_each: bool
 ) -> None:
-    fleet_under_test.start_worker(env=otlp.env())
+    fleet_under_test.start_worker(env={**otlp.env(), "FLEET_TRACE_BATCHED_EVENTS": str(span_each).lower()})
     _, base = start_web(fleet_under_test, env=otlp.env())
     given = [(uuid.uuid4().hex, uuid.uuid4().hex[:16]) for _ in range(3)]
     batch = [
@@ -242,25 +244,31 @@ def test_events_run_together_get_a_span_linking_each_creation_context_and_a_proc
 
     queue = f"{fleet_under_test.env['FLEET_QUEUE_PREFIX']}.fleet.demo"
     ids = [f"together-{n}" for n in range(3)]
-    wait_until(
-        lambda: all(of_event(otlp.spans(), f"process {queue}", event_id) for event_id in ids),
-        timeout=60,
-        what="a process span per event",
-    )
-    spans = otlp.spans()
-    together = one(
-        [
+
+    def batch_spans() -> list[Any]:
+        return [
             s
-            for s in spans
+            for s in otlp.spans()
             if s.name == f"process {queue}" and s.attributes.get("messaging.batch.message_count")
-        ],
-        "spans of the events run together",
-    )
+        ]
+
+    wait_until(batch_spans, timeout=60, what="the span of the events run together")
+    if span_each:
+        wait_until(
+            lambda: all(of_event(otlp.spans(), f"process {queue}", event_id) for event_id in ids),
+            timeout=30,
+            what="a process span per event",
+        )
+    spans = otlp.spans()
+    together = one(batch_spans(), "spans of the events run together")
     assert together.attributes["messaging.batch.message_count"] == 3
     assert set(together.links) == set(given)  # each event's creation context, as its producer gave it
     # The producer's traceparent is kept: the web's send span links to it and replaces nothing.
     send = one([s for s in spans if s.name == f"send {queue}" and s.service == "fleet-web"], "send spans")
     assert set(send.links) == set(given)
+    if not span_each:  # the batch's span stands for its events
+        assert [of_event(spans, f"process {queue}", event_id) for event_id in ids] == [[], [], []]
+        return
     for event_id, context in zip(ids, given, strict=True):
         [process] = of_event(spans, f"process {queue}", event_id)
         assert (process.trace_id, process.parent_span_id) == (together.trace_id, together.span_id)
