@@ -10,7 +10,8 @@ A queue entry that is not a kombu message (not JSON, or JSON without the envelop
 would make kombu raise in the worker's event loop, which kills the worker and loses the entry,
 already popped: `_brpop_read` hands it, raw, to the transport option `on_stray_entry` (the
 worker's dead-letter queue, workers/consumer.py) and goes on consuming. Written against kombu
-5.7's `_brpop_read` (tests/contract/test_kombu_redis.py).
+5.7's `_brpop_read` (tests/contract/test_kombu_redis.py). `SentinelTransport` is the same on
+kombu's Sentinel channel (`sentinel://` brokers, infra/redis_clients.py).
 
 With the transport option `consume_batch` above 1, a read takes up to that many waiting
 messages of one queue in one round trip (the `_TAKE` script, never more than the QoS window has
@@ -293,6 +294,26 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """This module's channel on kombu's Sentinel channel: its pool is a `SentinelConnectionPool`,
+    so every new connection (after a failover drops the old ones) goes to the master the
+    sentinels name now. `_TAKE` is sent whole (`EVAL`), so a promoted replica needs no script
+    loaded first."""
+
+    from_transport_options = (
+        *Channel.from_transport_options,
+        *(
+            o
+            for o in kombu_redis.SentinelChannel.from_transport_options
+            if o not in Channel.from_transport_options
+        ),
+    )
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel
 
 
 def _decoded(text: str) -> Any:

@@ -129,7 +129,10 @@ class Fleet:
         """The web process's: sends from its event loop on Redis, from threads of its own else."""
         if self.settings.broker_is_redis:
             return RedisLoopPublisher(
-                self.producer.publisher, self.settings.broker_url, timeout=self.settings.publish_timeout
+                self.producer.publisher,
+                self.settings.broker_url,
+                timeout=self.settings.publish_timeout,
+                access=self.settings.redis_access(),
             )
         return ThreadedPublisher(self.producer)
 
@@ -230,7 +233,7 @@ class Runtime:
                 registry=self.registry,
                 app=self.app,
                 engine=make_engine(self.settings.database_url),
-                redis=redis.Redis.from_url(self.settings.coordination_url),
+                redis=self.settings.redis_access().client(self.settings.coordination_url),
                 worker_scope=self.worker_scope,
             )
         return self._fleet

@@ -126,8 +126,45 @@ def test_a_stray_the_sink_refuses_goes_back_to_the_far_end_of_its_queue(
 
 
 def test_the_lease_step_follows_celerys_task_consumer_step() -> None:
-    step = lease_step("redis://127.0.0.1:6379/0", LEASE)
+    step = lease_step(lambda **kw: redis.Redis.from_url("redis://127.0.0.1:6379/0", **kw), LEASE)
     (required,) = step.requires
     tasks = symbol_by_name(required)
     assert tasks.__module__ == "celery.worker.consumer.tasks"
     assert "task_consumer" in tasks.start.__code__.co_names, "the step reads c.task_consumer.channel"
+
+
+def test_the_sentinel_transport_keeps_the_fleets_channel_on_a_pool_that_asks_the_sentinels(
+    tmp_path: Any, queue: Queue
+) -> None:
+    from redis.sentinel import SentinelConnectionPool
+
+    from infra.redis_transport import SentinelChannel, SentinelTransport
+    from tests.support.redis_servers import MASTER_GROUP, sentinel_group
+
+    with sentinel_group(tmp_path, replicas=1) as group:
+        options = {"master_name": MASTER_GROUP, "priority_steps": [0], "consume_batch": 10}
+        with Connection(group.url, transport=SentinelTransport, transport_options=options) as connection:
+            channel = connection.default_channel
+            assert isinstance(channel, SentinelChannel)
+            assert isinstance(channel.client.connection_pool, SentinelConnectionPool)
+            shared = channel._create_client()
+            assert shared is channel._create_client(), "one client per channel, as on plain Redis"
+            assert isinstance(shared.connection_pool, SentinelConnectionPool)
+            with connection.Producer() as producer:
+                for n in range(3):
+                    producer.publish(
+                        {"n": n}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+                    )
+            received: list[Any] = []
+            with (
+                connection.Consumer(
+                    queue, callbacks=[lambda body, message: (received.append(body), message.ack())]
+                ),
+                contextlib.suppress(TimeoutError),
+            ):
+                while len(received) < 3:
+                    connection.drain_events(timeout=5)
+            assert sorted(body["n"] for body in received) == [0, 1, 2]
+            master = redis.Redis(port=group.master.port)
+            assert master.llen(queue.name) == 0, "the messages lived on the master the sentinels named"
+            master.close()
