@@ -10,6 +10,7 @@ serialised once, here, and parsed once, by the worker, without the broker codec 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -44,11 +45,15 @@ class CeleryPublisher:
         queue_prefix: str = "",
         declare_queues: bool = True,
         arrivals: Arrivals | None = None,
+        whole_second_countdowns: bool = False,
     ) -> None:
         """`declare_queues=False` (Redis): a send does not declare its queue first. Celery would,
         on every send; on RabbitMQ that makes sure the queue exists before a message is routed to
         it, on Redis (the default exchange: a list per queue) it changes nothing and is a quarter
-        of a send's time."""
+        of a send's time. `whole_second_countdowns` (RabbitMQ quorum queues): a countdown is
+        rounded up to whole seconds, all Celery's native delayed delivery can hold (it refuses
+        one under a second)."""
+        self._whole_seconds = whole_second_countdowns
         self._app = app
         self._declare: list[Any] | None = None if declare_queues else []  # None: Celery's default
         self._queue_prefix = queue_prefix
@@ -128,6 +133,8 @@ class CeleryPublisher:
         producer: Any = None,
     ) -> None:
         """Send already-validated events as one message (retries, relays and replays use this)."""
+        if countdown and self._whole_seconds:
+            countdown = float(math.ceil(countdown))
         self._app.send_task(
             route.task,
             kwargs={"events": list(events), "attempt": attempt},

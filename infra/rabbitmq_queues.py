@@ -61,7 +61,13 @@ def rabbitmq_conf(settings: Settings) -> dict[str, Any]:
     """Celery settings for the queue type (the workers' and the producers' apps alike)."""
     if not is_quorum(settings):
         return {}
-    return {"task_default_exchange_type": "topic", "worker_detect_quorum_queues": True}
+    return {
+        # The fleet's own exchange, a topic one, for both apps (the default, `celery`, is shared by
+        # every Celery app on the broker, as a direct exchange)
+        "task_default_exchange": settings.queue_name("fleet"),
+        "task_default_exchange_type": "topic",
+        "worker_detect_quorum_queues": True,
+    }
 
 
 def poison_queues_step(names: list[str]) -> type[bootsteps.StartStopStep]:

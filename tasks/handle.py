@@ -26,16 +26,22 @@ INFRA_RETRY_DELAY = 5.0
 
 
 def register_route_task(
-    app: Celery, route: Route, dispatcher: Callable[[], Dispatcher], batching: Any = None
+    app: Celery,
+    route: Route,
+    dispatcher: Callable[[], Dispatcher],
+    batching: Any = None,
+    queue_prefix: str = "",
 ) -> None:
-    """`batching`: the consumer strategy that batches the route's messages (workers/batching.py).
+    """`batching`: the consumer strategy that batches the route's messages (workers/batching.py);
+    `queue_prefix`: this fleet's (FLEET_QUEUE_PREFIX), so that a retry of the task itself goes to
+    the queue the broker knows (Celery routes it by the task's queue name).
 
     No time limit on the message: each event of a claim route is killed before its own lease
     ends (engine/effects.py `deadline`), however many events the message carries.
     """
     options: dict[str, Any] = batch_options(route, dispatcher, batching)
 
-    @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None, **options)
+    @app.task(name=route.task, bind=True, queue=queue_prefix + route.queue, max_retries=None, **options)
     def handle(self: Task[Any, Any], events: list[Any], attempt: int = 0) -> dict[str, int]:
         due = getattr(self.request, "fleet_due", None)  # a header of ours (infra/publisher.py)
         delivery = Delivery(

@@ -35,6 +35,7 @@ from infra.metrics.fleet import PrometheusRecorder
 from infra.outbox import SqlOutbox
 from infra.producer import Producer
 from infra.publisher import CeleryPublisher
+from infra.rabbitmq_queues import is_quorum
 from infra.settings import Settings
 from infra.slots import RedisSlots
 from infra.throttle import RedisGate
@@ -112,6 +113,7 @@ class Fleet:
             queue_prefix=self.settings.queue_prefix,
             declare_queues=not self.settings.broker_is_redis,
             arrivals=self.arrivals,
+            whole_second_countdowns=is_quorum(self.settings),
         )
 
     @cached_property

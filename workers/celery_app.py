@@ -83,7 +83,7 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskPar
     if is_quorum(settings):
         app.steps["consumer"].add(poison_queues_step(queues))
     for route in registry.routes():
-        register_route_task(app, route, lambda: fleet().dispatcher, batching)
+        register_route_task(app, route, lambda: fleet().dispatcher, batching, queue_prefix=prefix)
     register_maintenance_tasks(app, fleet)
     register_order_tasks(app, fleet)
     register_schedule_tasks(app, fleet)
