@@ -6,12 +6,15 @@ processes as in production, effects counted in PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import redis
 from sqlalchemy import Engine
 
 from handlers.errors import PublishFailed
@@ -20,6 +23,7 @@ from infra.redis_clients import NotReplicated
 from infra.settings import Settings
 from tests.integration.conftest import FleetUnderTest
 from tests.integration.helpers import deposit
+from tests.support.ingress import start_web
 from tests.support.processes import wait_until
 from tests.support.redis_servers import (
     MASTER_GROUP,
@@ -179,3 +183,50 @@ def test_a_fleet_on_redis_over_tls_with_client_certificates_runs_every_event_onc
         assert fut.letters() == []
         producer.close()
         fut.fleet.close()
+
+
+def test_the_ingress_answers_503_until_a_replica_confirms_and_202_once_one_does(
+    fleet_on: list[FleetUnderTest], engine: Engine, postgres_url: str, tmp_path: Path
+) -> None:
+    master = start_redis(tmp_path / "master")
+    replica = None
+    try:
+        url = f"redis://127.0.0.1:{master.port}/0"
+        env = _env(url, postgres_url, FLEET_REDIS_MIN_REPLICAS="1", FLEET_REDIS_REPLICA_TIMEOUT="0.5")
+        fut = FleetUnderTest(env, engine, tmp_path)
+        fleet_on.append(fut)
+        _, base = start_web(fut)
+        created = fut.cli("keys", "create", "tests", "--type", "demo.*")
+        assert created.returncode == 0, created.stderr
+        headers = {
+            "Authorization": f"Bearer {created.stdout.strip()}",
+            "Content-Type": "application/cloudevents+json",
+        }
+
+        def post(event_id: str) -> httpx.Response:
+            event = {"specversion": "1.0", "id": event_id, "source": "t", "type": "demo.deposit_recorded"}
+            event["data"] = {"account": "a", "amount": 1}  # type: ignore[assignment]
+            return httpx.post(f"{base}/events", content=json.dumps(event), headers=headers, timeout=10)
+
+        refused = post("no-replica")
+        assert refused.status_code == 503, refused.text
+        replica = start_redis(tmp_path / "replica", "--replicaof", "127.0.0.1", str(master.port))
+        probe = redis.Redis(port=master.port)
+        wait_until(
+            lambda: probe.info("replication").get("slave0", {}).get("state") == "online",
+            timeout=20,
+            what="the replica online",
+        )
+        accepted = post("with-replica")
+        assert accepted.status_code == 202, accepted.text
+        assert probe.info("commandstats")["cmdstat_wait"]["calls"] >= 2
+        probe.close()
+        fut.fleet.close()
+    finally:
+        for fut in fleet_on:
+            for process in fut.processes:
+                process.kill()
+        fleet_on.clear()
+        for server in (replica, master):
+            if server is not None:
+                server.kill()
