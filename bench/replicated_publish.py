@@ -89,7 +89,7 @@ def main() -> None:
                     probe.flushdb()
             waits = probe.info("commandstats").get("cmdstat_wait", {}).get("calls", 0)
             print(
-                f"{args.runs} x {args.events} single-event publishes each way; WAIT calls on the master: {waits}"
+                f"{args.runs} x {args.events} single-event publishes each way; WAITs on the master: {waits}"
             )
             for replicas, runs in results.items():
                 rate = statistics.median(r for r, _ in runs)

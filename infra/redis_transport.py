@@ -287,9 +287,29 @@ class Channel(kombu_redis.Channel):
         if getattr(self, "_closing", False) and self._qos is not None:
             # kombu restores what is unacked after dropping the pools, on a client (and a pool)
             # it then opens and never closes: restore while this channel's pool is alive
-            self._qos.restore_unacked_once()
+            self._restore_once(self._qos)
         self._shared_client = None  # it belongs to the pool being dropped
         super()._disconnect_pools()  # type: ignore[misc]
+
+    @staticmethod
+    def _restore_once(qos: Any) -> None:
+        """kombu's `restore_unacked_once`, which must not kill the worker when Redis is gone.
+
+        A restore that fails (the broker down, or failing over) leaves kombu's in-memory record
+        marked restored but not empty, and kombu's next call (its own, when the channel closes)
+        then fails an assertion that stops the worker. Those messages are still recorded in
+        Redis' `unacked` (or the promoted replica's), where the sweep puts them back a lease
+        later: the record in memory is dropped instead.
+        """
+        try:
+            qos.restore_unacked_once()
+        except Exception as exc:
+            log.warning(
+                "could not put this channel's unacknowledged messages back now (%s): a sweep will", exc
+            )
+        finally:
+            if getattr(qos._delivered, "restored", False):
+                qos._delivered.clear()
 
 
 class Transport(kombu_redis.Transport):

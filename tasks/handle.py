@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Reject
 
 from engine.dispatch import Delivery, Dispatcher
 from handlers.registry import Route
@@ -68,5 +69,11 @@ def register_route_task(
                 log.critical(
                     "%s: unexpected failure; message sent again in %.1fs", route.task, delay, exc_info=True
                 )
-            raise self.retry(exc=exc, countdown=delay) from exc
+            try:
+                raise self.retry(exc=exc, countdown=delay) from exc
+            except Reject as rejected:
+                # The retry could not be sent (the broker is down, or failing over): Celery would
+                # reject the message without requeue, which drops it once a promoted replica takes
+                # the reject. Requeued instead; if even that fails, the lease brings it back.
+                raise Reject(rejected.args[0] if rejected.args else exc, requeue=True) from exc
         return outcome.counts()  # Celery reprs it for its log: the counts, not the history

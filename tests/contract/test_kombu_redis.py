@@ -168,3 +168,27 @@ def test_the_sentinel_transport_keeps_the_fleets_channel_on_a_pool_that_asks_the
             master = redis.Redis(port=group.master.port)
             assert master.llen(queue.name) == 0, "the messages lived on the master the sentinels named"
             master.close()
+
+
+def test_a_channel_closed_while_redis_is_gone_leaves_its_messages_to_the_sweep_and_raises_nothing(
+    tmp_path: Any, queue: Queue
+) -> None:
+    from tests.support.redis_servers import start_redis
+
+    server = start_redis(tmp_path / "redis")
+    url = f"redis://127.0.0.1:{server.port}/0"
+    connection = Connection(url, transport=Transport, transport_options={"priority_steps": [0]})
+    try:
+        with connection.Producer() as producer:
+            producer.publish(
+                {"n": 1}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+            )
+        held: list[Any] = []
+        consumer = connection.Consumer(queue, callbacks=[lambda body, message: held.append(message)])
+        consumer.consume()
+        connection.drain_events(timeout=5)
+        assert len(held) == 1, "delivered, not acknowledged: recorded in `unacked`"
+        server.kill()
+        connection.release()  # kombu restores on close: it fails, and must not fail kombu's own check
+    finally:
+        server.kill()

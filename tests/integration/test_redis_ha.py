@@ -122,11 +122,15 @@ def test_with_replica_acknowledgement_every_acknowledged_event_takes_effect_once
             publishing.join(10)
         first_after = min(at for _, at in publishing.acknowledged if at > killed_at)
         acknowledged = {event_id for event_id, _ in publishing.acknowledged}
-        wait_until(
-            lambda: acknowledged <= set(fut.deposits()),
-            timeout=60,
-            what="every acknowledged event's deposit",
-        )
+        try:
+            wait_until(
+                lambda: acknowledged <= set(fut.deposits()), timeout=60, what="every acknowledged deposit"
+            )
+        except AssertionError:
+            missing = sorted(acknowledged - set(fut.deposits()))
+            raise AssertionError(
+                f"acknowledged, never took effect: {missing[:20]} ({len(missing)})"
+            ) from None
         counts = fut.deposits()
         assert max(counts.values()) == 1, [k for k, v in counts.items() if v > 1]
         assert new_port != old_port
