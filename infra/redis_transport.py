@@ -156,6 +156,30 @@ class QoS(kombu_redis.QoS):
             return
         super().append(message, delivery_tag)
 
+    def ack(self, delivery_tag: str) -> None:
+        if self._channel_gone(delivery_tag):
+            return
+        super().ack(delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        if self._channel_gone(delivery_tag):
+            return
+        super().reject(delivery_tag, requeue=requeue)
+
+    def _channel_gone(self, delivery_tag: str) -> bool:
+        """A task that ends after its channel closed (the broker went away, or failed over, and
+        the consumer reconnected on a new channel) cannot write to Redis through it: kombu would
+        raise an error no one catches, which stops the worker. Its message stays recorded in
+        `unacked`, and the sweep hands it out again a lease later (a run the ledger makes a
+        no-op), so it is only forgotten here."""
+        if getattr(self.channel, "connection", None) is not None:
+            return False
+        log.warning(
+            "message %s ended after its channel closed: the sweep will hand it out again", delivery_tag
+        )
+        kombu_virtual.QoS.ack(self, delivery_tag)  # the in-memory record only
+        return True
+
     def forget(self, delivery_tags: list[str]) -> None:
         """Remove the unacked records of `delivery_tags`, in one round trip."""
         with self.pipe_or_acquire() as pipe:
@@ -165,7 +189,7 @@ class QoS(kombu_redis.QoS):
 
     def ack_many(self, delivery_tags: list[str]) -> None:
         """Acknowledge `delivery_tags` in one round trip (kombu's `ack` is one each)."""
-        if not delivery_tags:
+        if not delivery_tags or any([self._channel_gone(tag) for tag in delivery_tags]):
             return
         self.forget(delivery_tags)
         for tag in delivery_tags:

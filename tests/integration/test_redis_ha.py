@@ -101,7 +101,7 @@ def test_with_replica_acknowledgement_every_acknowledged_event_takes_effect_once
         )
         fut = FleetUnderTest(env, engine, tmp_path)
         fleet_on.append(fut)
-        fut.start_worker(concurrency=2)
+        worker = fut.start_worker(concurrency=2)
         producer = Producer(fut.runtime.settings)
         publishing = Publishing(producer)
         publishing.start()
@@ -134,6 +134,7 @@ def test_with_replica_acknowledgement_every_acknowledged_event_takes_effect_once
         counts = fut.deposits()
         assert max(counts.values()) == 1, [k for k, v in counts.items() if v > 1]
         assert new_port != old_port
+        assert worker.alive(), "the worker rode out the failover"
         print(
             f"\nfailover: {len(acknowledged)} acknowledged, {len(publishing.refused)} refused, "
             f"promoted {promoted_at - killed_at:.1f} s after the kill, first acknowledgement "
