@@ -88,6 +88,8 @@ class RedisAccess:
         kombu's Sentinel channel for `sentinel://`), transport options and TLS settings."""
         conf: dict[str, Any] = {"broker_transport": "infra.redis_transport:Transport"}
         options: dict[str, Any] = {}
+        if self.min_replicas > 0:  # what kombu sends (the workers' retries, follow-ups, relays)
+            options |= {"min_replicas": self.min_replicas, "replica_timeout": self.replica_timeout}
         if is_sentinel_url(url):
             conf["broker_transport"] = "infra.redis_transport:SentinelTransport"
             options["master_name"] = self._master()

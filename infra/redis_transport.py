@@ -43,6 +43,8 @@ from kombu.transport import virtual as kombu_virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 
+from infra.redis_clients import RedisAccess
+
 log = logging.getLogger("fleet.transport")
 STRAY_REQUEUE_PAUSE = 1.0
 
@@ -204,7 +206,15 @@ class Channel(kombu_redis.Channel):
     _taking = True
     on_stray_entry: StraySink | None = None
     consume_batch: int = 1
-    from_transport_options = (*kombu_redis.Channel.from_transport_options, "on_stray_entry", "consume_batch")
+    min_replicas: int = 0
+    replica_timeout: float = 2.0
+    from_transport_options = (
+        *kombu_redis.Channel.from_transport_options,
+        "on_stray_entry",
+        "consume_batch",
+        "min_replicas",
+        "replica_timeout",
+    )
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:  # the event loop's client: kombu keeps its own
@@ -215,11 +225,26 @@ class Channel(kombu_redis.Channel):
 
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
         sends = _captured.get()
-        if sends is None or (self._expires and queue in self._expires):  # type: ignore[attr-defined]
+        expiring = bool(self._expires and queue in self._expires)  # type: ignore[attr-defined]
+        if sends is None and self.min_replicas > 0 and not expiring and "_publish_batch" not in kwargs:
+            self._put_replicated(queue, message)
+            return
+        if sends is None or expiring:
             super()._put(queue, message, **kwargs)
             return
         priority = self._get_message_priority(message, reverse=False)
         sends.append((self._q_for_pri(queue, priority), dumps(message)))  # type: ignore[attr-defined]
+
+    def _put_replicated(self, queue: str, message: Any) -> None:
+        """kombu's LPUSH, then `WAIT` on the same connection (one pipeline): returns once
+        `min_replicas` replicas hold the message, else raises `NotReplicated`."""
+        key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))  # type: ignore[attr-defined]
+        access = RedisAccess(min_replicas=self.min_replicas, replica_timeout=self.replica_timeout)
+        with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, dumps(message))
+            pipe.execute_command("WAIT", *(access.wait_replicas() or ()))
+            replies = pipe.execute()
+        access.replicated(replies[-1])
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         # kombu 5.7's BRPOP while the queues are empty; while messages wait, the `_TAKE` script,

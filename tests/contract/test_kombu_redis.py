@@ -193,3 +193,36 @@ def test_a_channel_closed_while_redis_is_gone_leaves_its_messages_to_the_sweep_a
         held[0].ack()  # a task that ends after its channel closed: left to the sweep, nothing raised
     finally:
         server.kill()
+
+
+def test_with_min_replicas_a_kombu_publish_returns_once_a_replica_holds_it_and_raises_while_none_does(
+    tmp_path: Any, queue: Queue
+) -> None:
+    from infra.redis_clients import NotReplicated
+    from tests.support.redis_servers import start_redis
+
+    master = start_redis(tmp_path / "master")
+    replica = None
+    options = {"priority_steps": [0], "min_replicas": 1, "replica_timeout": 0.2}
+    url = f"redis://127.0.0.1:{master.port}/0"
+    probe = redis.Redis(port=master.port)
+    try:
+        with Connection(url, transport=Transport, transport_options=options) as connection:
+            producer = connection.Producer()
+            with pytest.raises(NotReplicated):  # what the workers' retries and follow-ups hear
+                producer.publish(
+                    {"n": 1}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+                )
+            replica = start_redis(tmp_path / "replica", "--replicaof", "127.0.0.1", str(master.port))
+            deadline = time.monotonic() + 20
+            while probe.info("replication").get("slave0", {}).get("state") != "online":
+                assert time.monotonic() < deadline, "the replica never came online"
+                time.sleep(0.1)
+            producer.publish({"n": 2}, exchange=queue.exchange, routing_key=queue.routing_key)
+            assert probe.info("commandstats")["cmdstat_wait"]["calls"] == 2
+            assert redis.Redis(port=replica.port).llen(queue.name) == 2, "the replica holds what was sent"
+    finally:
+        probe.close()
+        for server in (replica, master):
+            if server is not None:
+                server.kill()
