@@ -138,12 +138,16 @@ def kombu_held_tags(channel: Any) -> list[str]:
     return []
 
 
-def lease_step(broker_url: str, lease: float) -> type[bootsteps.StartStopStep]:
+def lease_step(connect: Callable[..., redis.Redis], lease: float) -> type[bootsteps.StartStopStep]:
     """A Celery consumer step keeping the leases of what the worker holds (Redis broker only).
 
-    One keeper for the consumer's life: it reads the current channel at each renewal, so a
-    reconnect needs no new one, and it runs on through a warm shutdown's wait for running tasks
-    (Celery stops consumer steps before that wait, and shuts them down after it).
+    `connect(**socket_options)` makes a client of the broker (infra/redis_clients.py: a Sentinel
+    group's master is found again after a failover; `_RENEW` is loaded again on NOSCRIPT by
+    redis-py's `Script`).
+
+        One keeper for the consumer's life: it reads the current channel at each renewal, so a
+        reconnect needs no new one, and it runs on through a warm shutdown's wait for running tasks
+        (Celery stops consumer steps before that wait, and shuts them down after it).
     """
 
     class LeaseStep(bootsteps.StartStopStep):
@@ -157,9 +161,7 @@ def lease_step(broker_url: str, lease: float) -> type[bootsteps.StartStopStep]:
             if self.keeper is not None:
                 return
             interval = renew_interval(lease)
-            client = redis.Redis.from_url(
-                broker_url, socket_timeout=interval, socket_connect_timeout=interval
-            )
+            client = connect(socket_timeout=interval, socket_connect_timeout=interval)
             leases = RedisLeases(client, index_key(parent.task_consumer.channel))
             self.keeper = LeaseKeeper(
                 leases, lambda: kombu_held_tags(getattr(parent.task_consumer, "channel", None)), interval

@@ -30,6 +30,7 @@ from redis.backoff import NoBackoff
 from handlers.envelope import Event
 from handlers.ports import Publisher
 from infra.publisher import CeleryPublisher
+from infra.redis_clients import RedisAccess
 from infra.redis_messages import RedisMessages
 
 CONNECT_TIMEOUT = 2.0
@@ -56,8 +57,16 @@ class ThreadedPublisher:
 
 
 class RedisLoopPublisher:
-    def __init__(self, publisher: CeleryPublisher, broker_url: str, timeout: float = COMMAND_TIMEOUT) -> None:
-        """`timeout`: the longest a send may wait on Redis, connecting included (FLEET_PUBLISH_TIMEOUT)."""
+    def __init__(
+        self,
+        publisher: CeleryPublisher,
+        broker_url: str,
+        timeout: float = COMMAND_TIMEOUT,
+        access: RedisAccess | None = None,
+    ) -> None:
+        """`timeout`: the longest a send may wait on Redis, connecting included (FLEET_PUBLISH_TIMEOUT);
+        `access`: TLS, Sentinel and replica acknowledgement (infra/redis_clients.py)."""
+        self._access = access or RedisAccess()
         self._publisher = publisher
         self._timeout = timeout
         self._messages = RedisMessages(publisher)
@@ -79,15 +88,20 @@ class RedisLoopPublisher:
         # One deadline for the whole send, not redis-py's socket timeout: that one runs every
         # write in a task of its own (asyncio.wait_for), a turn of the loop per send. Cancelled
         # mid-command, redis-py drops the connection, so no reply is ever read by the wrong send.
-        async with asyncio.timeout(self._timeout):
-            if len(by_queue) == 1:  # the usual case: one command, no pipeline to build
+        wait = self._access.wait_replicas()
+        async with asyncio.timeout(self._timeout + (self._access.replica_timeout if wait else 0)):
+            if len(by_queue) == 1 and wait is None:  # the usual case: one command, no pipeline to build
                 [(key, payloads)] = by_queue.items()
                 await client.lpush(key, *payloads)
             elif by_queue:
                 async with client.pipeline(transaction=False) as pipe:
                     for key, payloads in by_queue.items():
                         pipe.lpush(key, *payloads)
-                    await pipe.execute()
+                    if wait is not None:  # on the same connection: the replicas hold these pushes
+                        pipe.execute_command("WAIT", *wait)
+                    replies = await pipe.execute()
+                if wait is not None:
+                    self._access.replicated(replies[-1])
         # Counted in the coordination store on a thread, not awaited: the answer waits for nothing
         # but the broker, and a lost count costs the console a rate, never an event.
         asyncio.get_running_loop().run_in_executor(None, self._publisher.count_arrivals, events)
@@ -96,7 +110,7 @@ class RedisLoopPublisher:
         # asyncio connections belong to the loop that made them (tests run apps on several loops).
         if self._client is None or self._loop is not loop:
             self._loop = loop
-            self._client = redis.asyncio.Redis.from_url(
+            self._client = self._access.async_client(
                 self._broker_url,
                 socket_connect_timeout=min(CONNECT_TIMEOUT, self._timeout),
                 # No silent second try: a failed send is answered 503 and the client sends again.

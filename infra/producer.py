@@ -116,9 +116,12 @@ class _RedisSender:
     def __init__(self, publisher: CeleryPublisher, settings: Settings) -> None:
         self._messages = RedisMessages(publisher)
         timeout = settings.publish_timeout
-        self._client = redis.Redis.from_url(
+        self._access = settings.redis_access()
+        self._wait = self._access.wait_replicas()
+        self._client = self._access.client(
             settings.broker_url,
-            socket_timeout=timeout,
+            # a WAIT for the replicas may take its own timeout on top
+            socket_timeout=timeout + (self._access.replica_timeout if self._wait else 0),
             socket_connect_timeout=timeout,
             # One more try on a dropped connection (a pooled one Redis closed while idle); none
             # after a timeout, which would double the wait on a broker that does not answer.
@@ -131,14 +134,18 @@ class _RedisSender:
             by_queue: dict[str, list[str]] = {}
             for key, payload in sends:
                 by_queue.setdefault(key, []).append(payload)
-            if len(by_queue) == 1:  # the usual case: one command, no pipeline to build
+            if len(by_queue) == 1 and self._wait is None:  # the usual case: one command, no pipeline
                 [(key, payloads)] = by_queue.items()
                 self._client.lpush(key, *payloads)
             elif by_queue:
                 with self._client.pipeline(transaction=False) as pipe:
                     for key, payloads in by_queue.items():
                         pipe.lpush(key, *payloads)
-                    pipe.execute()
+                    if self._wait is not None:  # on the same connection: the replicas hold these pushes
+                        pipe.execute_command("WAIT", *self._wait)  # type: ignore[no-untyped-call]
+                    replies = pipe.execute()
+                if self._wait is not None:
+                    self._access.replicated(replies[-1])
         except Exception as exc:  # a pipeline's commands may have run: none is counted as sent
             raise _Stopped(0, exc) from exc
 

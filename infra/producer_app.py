@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
 
 import celeryconfig
 from handlers.registry import Registry
+from infra.rabbitmq_queues import fleet_queues, rabbitmq_conf
 from infra.settings import Settings
 
 
@@ -24,10 +24,11 @@ def producer_app(settings: Settings, registry: Registry) -> Celery:
     app.config_from_object(celeryconfig)
     timeout = settings.publish_timeout
     transport_options: dict[str, Any] = {"max_retries": 0}  # kombu's ensure_connection: one try
-    transport = None
+    broker: dict[str, Any] = rabbitmq_conf(settings)
     if settings.broker_is_redis:
-        transport = "infra.redis_transport:Transport"  # the web ingress builds messages with it
-        transport_options |= {
+        # the web ingress builds messages with the fleet's transport (kombu's Sentinel one for sentinel://)
+        broker = settings.redis_access().celery_broker_conf(settings.broker_url)
+        transport_options |= broker.pop("transport_options") | {
             # Without a socket timeout a Redis that accepts and never answers holds the
             # channel's PING (and every send) forever.
             "socket_timeout": timeout,
@@ -44,11 +45,11 @@ def producer_app(settings: Settings, registry: Registry) -> Celery:
     prefix = settings.queue_prefix
     app.conf.update(
         broker_url=settings.broker_url,
-        broker_transport=transport,
         broker_transport_options=transport_options,
         broker_connection_timeout=timeout,
         broker_connection_retry=False,
         task_publish_retry=False,
-        task_queues=[Queue(prefix + name, routing_key=prefix + name) for name in registry.queues()],
+        task_queues=fleet_queues(settings, [prefix + name for name in registry.queues()]),
+        **broker,
     )
     return app

@@ -10,8 +10,6 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-import redis
-
 from handlers.domains import enabled_domains
 from handlers.ports import Publisher
 from handlers.registry import Registry
@@ -70,7 +68,7 @@ class PublishTargets:
 
             url = settings.redis_stream_url or settings.coordination_url
             return RedisStreamProducer(
-                redis.Redis.from_url(url, socket_timeout=settings.publish_timeout),
+                settings.redis_access().client(url, socket_timeout=settings.publish_timeout),
                 settings.redis_stream,
                 registry=self.registry,
                 max_event_bytes=settings.max_event_bytes,
@@ -94,5 +92,7 @@ class PublishTargets:
                 registry=self.registry,
                 max_event_bytes=settings.max_event_bytes,
             )
-        counts = redis.Redis.from_url(settings.coordination_url, socket_timeout=settings.publish_timeout)
+        counts = settings.redis_access().client(
+            settings.coordination_url, socket_timeout=settings.publish_timeout
+        )
         return Producer(settings, self.registry, arrivals=Arrivals(counts, settings.key_prefix))

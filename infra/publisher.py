@@ -10,6 +10,7 @@ serialised once, here, and parsed once, by the worker, without the broker codec 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -51,12 +52,16 @@ class CeleryPublisher:
         declare_queues: bool = True,
         arrivals: Arrivals | None = None,
         stamp_due_time: bool = False,
+        whole_second_countdowns: bool = False,
     ) -> None:
         """`declare_queues=False` (Redis): a send does not declare its queue first. Celery would,
         on every send; on RabbitMQ that makes sure the queue exists before a message is routed to
         it, on Redis (the default exchange: a list per queue) it changes nothing and is a quarter
         of a send's time. `stamp_due_time` (RabbitMQ): each message's AMQP `timestamp` property is
-        its due time, which RabbitMQ's management API shows as its queue's head message age."""
+        its due time, which RabbitMQ's management API shows as its queue's head message age.
+        `whole_second_countdowns` (RabbitMQ quorum queues): a countdown is rounded up to whole
+        seconds, all Celery's native delayed delivery can hold (it refuses one under a second)."""
+        self._whole_seconds = whole_second_countdowns
         self._app = app
         self._declare: list[Any] | None = None if declare_queues else []  # None: Celery's default
         self._queue_prefix = queue_prefix
@@ -154,6 +159,8 @@ class CeleryPublisher:
         producer: Any = None,
     ) -> None:
         """Send already-validated events as one message (retries, relays and replays use this)."""
+        if countdown and self._whole_seconds:
+            countdown = float(math.ceil(countdown))
         due = time.time() + (countdown or 0.0)
         stamp: dict[str, Any] = {"timestamp": int(due)} if self._stamp_due_time else {}
         self._app.send_task(

@@ -10,7 +10,8 @@ A queue entry that is not a kombu message (not JSON, or JSON without the envelop
 would make kombu raise in the worker's event loop, which kills the worker and loses the entry,
 already popped: `_brpop_read` hands it, raw, to the transport option `on_stray_entry` (the
 worker's dead-letter queue, workers/consumer.py) and goes on consuming. Written against kombu
-5.7's `_brpop_read` (tests/contract/test_kombu_redis.py).
+5.7's `_brpop_read` (tests/contract/test_kombu_redis.py). `SentinelTransport` is the same on
+kombu's Sentinel channel (`sentinel://` brokers, infra/redis_clients.py).
 
 With the transport option `consume_batch` above 1, a read takes up to that many waiting
 messages of one queue in one round trip (the `_TAKE` script, never more than the QoS window has
@@ -41,6 +42,8 @@ from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual as kombu_virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
+
+from infra.redis_clients import RedisAccess
 
 log = logging.getLogger("fleet.transport")
 STRAY_REQUEUE_PAUSE = 1.0
@@ -155,6 +158,30 @@ class QoS(kombu_redis.QoS):
             return
         super().append(message, delivery_tag)
 
+    def ack(self, delivery_tag: str) -> None:
+        if self._channel_gone(delivery_tag):
+            return
+        super().ack(delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        if self._channel_gone(delivery_tag):
+            return
+        super().reject(delivery_tag, requeue=requeue)
+
+    def _channel_gone(self, delivery_tag: str) -> bool:
+        """A task that ends after its channel closed (the broker went away, or failed over, and
+        the consumer reconnected on a new channel) cannot write to Redis through it: kombu would
+        raise an error no one catches, which stops the worker. Its message stays recorded in
+        `unacked`, and the sweep hands it out again a lease later (a run the ledger makes a
+        no-op), so it is only forgotten here."""
+        if getattr(self.channel, "connection", None) is not None:
+            return False
+        log.warning(
+            "message %s ended after its channel closed: the sweep will hand it out again", delivery_tag
+        )
+        kombu_virtual.QoS.ack(self, delivery_tag)  # the in-memory record only
+        return True
+
     def forget(self, delivery_tags: list[str]) -> None:
         """Remove the unacked records of `delivery_tags`: one ZREM and one HDEL for them all, in
         one round trip (kombu's `_remove_from_indices` is the pair for one tag)."""
@@ -166,7 +193,7 @@ class QoS(kombu_redis.QoS):
 
     def ack_many(self, delivery_tags: list[str]) -> None:
         """Acknowledge `delivery_tags` in one round trip (kombu's `ack` is one each)."""
-        if not delivery_tags:
+        if not delivery_tags or any([self._channel_gone(tag) for tag in delivery_tags]):
             return
         self.forget(delivery_tags)
         for tag in delivery_tags:
@@ -181,7 +208,15 @@ class Channel(kombu_redis.Channel):
     _taking = True
     on_stray_entry: StraySink | None = None
     consume_batch: int = 1
-    from_transport_options = (*kombu_redis.Channel.from_transport_options, "on_stray_entry", "consume_batch")
+    min_replicas: int = 0
+    replica_timeout: float = 2.0
+    from_transport_options = (
+        *kombu_redis.Channel.from_transport_options,
+        "on_stray_entry",
+        "consume_batch",
+        "min_replicas",
+        "replica_timeout",
+    )
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:  # the event loop's client: kombu keeps its own
@@ -192,11 +227,26 @@ class Channel(kombu_redis.Channel):
 
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
         sends = _captured.get()
-        if sends is None or (self._expires and queue in self._expires):  # type: ignore[attr-defined]
+        expiring = bool(self._expires and queue in self._expires)  # type: ignore[attr-defined]
+        if sends is None and self.min_replicas > 0 and not expiring and "_publish_batch" not in kwargs:
+            self._put_replicated(queue, message)
+            return
+        if sends is None or expiring:
             super()._put(queue, message, **kwargs)
             return
         priority = self._get_message_priority(message, reverse=False)
         sends.append((self._q_for_pri(queue, priority), dumps(message)))  # type: ignore[attr-defined]
+
+    def _put_replicated(self, queue: str, message: Any) -> None:
+        """kombu's LPUSH, then `WAIT` on the same connection (one pipeline): returns once
+        `min_replicas` replicas hold the message, else raises `NotReplicated`."""
+        key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))  # type: ignore[attr-defined]
+        access = RedisAccess(min_replicas=self.min_replicas, replica_timeout=self.replica_timeout)
+        with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, dumps(message))
+            pipe.execute_command("WAIT", *(access.wait_replicas() or ()))
+            replies = pipe.execute()
+        access.replicated(replies[-1])
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         # kombu 5.7's BRPOP while the queues are empty; while messages wait, the `_TAKE` script,
@@ -288,13 +338,53 @@ class Channel(kombu_redis.Channel):
         if getattr(self, "_closing", False) and self._qos is not None:
             # kombu restores what is unacked after dropping the pools, on a client (and a pool)
             # it then opens and never closes: restore while this channel's pool is alive
-            self._qos.restore_unacked_once()
+            self._restore_once(self._qos)
         self._shared_client = None  # it belongs to the pool being dropped
         super()._disconnect_pools()  # type: ignore[misc]
+
+    @staticmethod
+    def _restore_once(qos: Any) -> None:
+        """kombu's `restore_unacked_once`, which must not kill the worker when Redis is gone.
+
+        A restore that fails (the broker down, or failing over) leaves kombu's in-memory record
+        marked restored but not empty, and kombu's next call (its own, when the channel closes)
+        then fails an assertion that stops the worker. Those messages are still recorded in
+        Redis' `unacked` (or the promoted replica's), where the sweep puts them back a lease
+        later: the record in memory is dropped instead.
+        """
+        try:
+            qos.restore_unacked_once()
+        except Exception as exc:
+            log.warning(
+                "could not put this channel's unacknowledged messages back now (%s): a sweep will", exc
+            )
+        finally:
+            if getattr(qos._delivered, "restored", False):
+                qos._delivered.clear()
 
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """This module's channel on kombu's Sentinel channel: its pool is a `SentinelConnectionPool`,
+    so every new connection (after a failover drops the old ones) goes to the master the
+    sentinels name now. `_TAKE` is sent whole (`EVAL`), so a promoted replica needs no script
+    loaded first."""
+
+    from_transport_options = (
+        *Channel.from_transport_options,
+        *(
+            o
+            for o in kombu_redis.SentinelChannel.from_transport_options
+            if o not in Channel.from_transport_options
+        ),
+    )
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel
 
 
 def _decoded(text: str) -> Any:

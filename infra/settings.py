@@ -24,6 +24,9 @@ from pydantic_settings import (
 from engine.records import HistoryMode
 from handlers.envelope import DEFAULT_MAX_EVENT_BYTES
 from infra.ingress.webhook_sources import WebhookSource
+from infra.redis_clients import RedisAccess
+
+REDIS_SCHEMES = ("redis://", "rediss://", "sentinel://")
 
 RABBITMQ_COUNTDOWN_LIMIT = 1500.0
 """The longest countdown a worker may hold on RabbitMQ: 25 min, under its consumer_timeout (30)."""
@@ -54,10 +57,31 @@ class Settings(BaseSettings):
     value: a Kubernetes Secret mounted as a volume. A variable set in the environment wins."""
 
     broker_url: str = "redis://127.0.0.1:6379/0"
-    """Celery broker: `redis://` or `amqp://`."""
+    """Celery broker: `redis://`, `rediss://` (TLS), `sentinel://host:port[;sentinel://...]` (the
+    master of FLEET_REDIS_SENTINEL_MASTER) or `amqp://`."""
     redis_url: str | None = None
     """Coordination store (attempt counters, delayed retries, rate limits); defaults to the broker
-    when that is Redis, else to redis://127.0.0.1:6379/0."""
+    when that is Redis, else to redis://127.0.0.1:6379/0. The same three schemes as the broker."""
+    redis_sentinel_master: str | None = Field(None, min_length=1)
+    """The Sentinel master group a `sentinel://` broker or Redis URL names (infra/redis_clients.py)."""
+    redis_tls_ca: str | None = None
+    """`rediss://`: PEM file of the CA the server's certificate is checked against; the system
+    store when unset."""
+    redis_tls_cert: str | None = None
+    """`rediss://`: PEM client certificate, for a server that asks for one (`tls-auth-clients`)."""
+    redis_tls_key: str | None = None
+    """`rediss://`: the client certificate's PEM private key."""
+    redis_min_replicas: int = Field(0, ge=0, le=16)
+    """A producer's send to the Redis broker (fleet.publish, the ingress) is acknowledged only
+    once this many replicas confirm it (`WAIT`), else it fails (`BrokerUnavailable`, 503); 0: once
+    the master holds it (docs/scaling.md)."""
+    redis_replica_timeout: float = Field(2.0, gt=0, le=60)
+    """Seconds a send waits for FLEET_REDIS_MIN_REPLICAS to confirm it."""
+    rabbitmq_queue_type: Literal["classic", "quorum"] = "classic"
+    """RabbitMQ: `quorum` declares the fleet's queues replicated (Raft) with a delivery limit."""
+    rabbitmq_delivery_limit: int = Field(20, ge=1)
+    """Quorum queues: deliveries of one message before RabbitMQ moves it to the dead-letter queue
+    `<queue>.poison` (a backstop above the fleet's own attempt limit)."""
     database_url: str = "sqlite:///fleet.db"
     """SQLAlchemy URL of the ledger, dead letters and outbox; PostgreSQL in production."""
 
@@ -251,9 +275,26 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
-            raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
+        if not value.startswith((*REDIS_SCHEMES, "amqp://", "amqps://", "pyamqp://")):
+            raise ValueError("must start with redis://, rediss://, sentinel://, amqp:// or amqps://")
         return value
+
+    @model_validator(mode="after")
+    def _sentinel_needs_a_master(self) -> Settings:
+        if not self.redis_sentinel_master and "sentinel://" in f"{self.broker_url} {self.redis_url}":
+            raise ValueError("a sentinel:// URL needs FLEET_REDIS_SENTINEL_MASTER, the master group's name")
+        return self
+
+    def redis_access(self) -> RedisAccess:
+        """How this fleet's Redis clients connect: TLS files, Sentinel group, replica acknowledgement."""
+        return RedisAccess(
+            sentinel_master=self.redis_sentinel_master,
+            tls_ca=self.redis_tls_ca,
+            tls_cert=self.redis_tls_cert,
+            tls_key=self.redis_tls_key,
+            min_replicas=self.redis_min_replicas,
+            replica_timeout=self.redis_replica_timeout,
+        )
 
     @field_validator("queue_prefix")
     @classmethod
@@ -355,7 +396,7 @@ class Settings(BaseSettings):
     def coordination_url(self) -> str:
         if self.redis_url:
             return self.redis_url
-        if self.broker_url.startswith(("redis://", "rediss://")):
+        if self.broker_is_redis:
             return self.broker_url
         return "redis://127.0.0.1:6379/0"
 
@@ -385,4 +426,4 @@ class Settings(BaseSettings):
 
     @property
     def broker_is_redis(self) -> bool:
-        return self.broker_url.startswith(("redis://", "rediss://"))
+        return self.broker_url.startswith(REDIS_SCHEMES)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Reject
 
 from engine.dispatch import Delivery, Dispatcher
 from handlers.registry import Route
@@ -26,16 +27,22 @@ INFRA_RETRY_DELAY = 5.0
 
 
 def register_route_task(
-    app: Celery, route: Route, dispatcher: Callable[[], Dispatcher], batching: Any = None
+    app: Celery,
+    route: Route,
+    dispatcher: Callable[[], Dispatcher],
+    batching: Any = None,
+    queue_prefix: str = "",
 ) -> None:
-    """`batching`: the consumer strategy that batches the route's messages (workers/batching.py).
+    """`batching`: the consumer strategy that batches the route's messages (workers/batching.py);
+    `queue_prefix`: this fleet's (FLEET_QUEUE_PREFIX), so that a retry of the task itself goes to
+    the queue the broker knows (Celery routes it by the task's queue name).
 
     No time limit on the message: each event of a claim route is killed before its own lease
     ends (engine/effects.py `deadline`), however many events the message carries.
     """
     options: dict[str, Any] = batch_options(route, dispatcher, batching)
 
-    @app.task(name=route.task, bind=True, queue=route.queue, max_retries=None, **options)
+    @app.task(name=route.task, bind=True, queue=queue_prefix + route.queue, max_retries=None, **options)
     def handle(self: Task[Any, Any], events: list[Any], attempt: int = 0) -> dict[str, int]:
         due = getattr(self.request, "fleet_due", None)  # a header of ours (infra/publisher.py)
         delivery = Delivery(
@@ -62,5 +69,11 @@ def register_route_task(
                 log.critical(
                     "%s: unexpected failure; message sent again in %.1fs", route.task, delay, exc_info=True
                 )
-            raise self.retry(exc=exc, countdown=delay) from exc
+            try:
+                raise self.retry(exc=exc, countdown=delay) from exc
+            except Reject as rejected:
+                # The retry could not be sent (the broker is down, or failing over): Celery would
+                # reject the message without requeue, which drops it once a promoted replica takes
+                # the reject. Requeued instead; if even that fails, the lease brings it back.
+                raise Reject(rejected.args[0] if rejected.args else exc, requeue=True) from exc
         return outcome.counts()  # Celery reprs it for its log: the counts, not the history

@@ -37,6 +37,7 @@ from infra.metrics.fleet import PrometheusRecorder
 from infra.outbox import SqlOutbox
 from infra.producer import Producer
 from infra.publisher import CeleryPublisher
+from infra.rabbitmq_queues import is_quorum
 from infra.settings import Settings
 from infra.slots import RedisSlots
 from infra.throttle import RedisGate
@@ -120,6 +121,7 @@ class Fleet:
             declare_queues=not self.settings.broker_is_redis,
             arrivals=self.arrivals,
             stamp_due_time=not self.settings.broker_is_redis,
+            whole_second_countdowns=is_quorum(self.settings),
         )
 
     @cached_property
@@ -137,7 +139,10 @@ class Fleet:
         """The web process's: sends from its event loop on Redis, from threads of its own else."""
         if self.settings.broker_is_redis:
             return RedisLoopPublisher(
-                self.producer.publisher, self.settings.broker_url, timeout=self.settings.publish_timeout
+                self.producer.publisher,
+                self.settings.broker_url,
+                timeout=self.settings.publish_timeout,
+                access=self.settings.redis_access(),
             )
         return ThreadedPublisher(self.producer)
 
@@ -255,7 +260,7 @@ class Runtime:
                 registry=self.registry,
                 app=self.app,
                 engine=engine,
-                redis=redis.Redis.from_url(self.settings.coordination_url),
+                redis=self.settings.redis_access().client(self.settings.coordination_url),
                 worker_scope=self.worker_scope,
                 enabled=self.domains,
             )

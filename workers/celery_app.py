@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
 
 import celeryconfig
 from handlers.registry import Registry
 from infra.leases import lease_step, sweep_interval
+from infra.rabbitmq_queues import fleet_queues, is_quorum, poison_queues_step, rabbitmq_conf
 from infra.settings import Settings
 from tasks.handle import register_route_task
 from tasks.maintenance import register_maintenance_tasks
@@ -32,10 +32,11 @@ def make_app(
     app = Celery("fleet", set_as_current=False)
     app.config_from_object(celeryconfig)
     transport_options: dict[str, Any]
-    transport = None
+    broker: dict[str, Any] = {}
     if settings.broker_is_redis:
-        transport = "infra.redis_transport:Transport"  # kombu's, sharing one client per channel
-        transport_options = {
+        # kombu's transport (its Sentinel one for sentinel://), sharing one client per channel
+        broker = settings.redis_access().celery_broker_conf(settings.broker_url)
+        transport_options = broker.pop("transport_options") | {
             # A lease, renewed by every live worker for what it holds (infra/leases.py): a dead
             # worker's messages go back on their queues a lease and a sweep after it died.
             "visibility_timeout": settings.visibility_timeout,
@@ -55,13 +56,14 @@ def make_app(
         }
     else:
         transport_options = {"confirm_publish": True}  # RabbitMQ: a send returns once it is durable
+        broker = rabbitmq_conf(settings)
     prefix = settings.queue_prefix
     queues = [prefix + name for name in (*registry.queues(), MAINTENANCE_QUEUE)]
     app.conf.update(
         broker_url=settings.broker_url,
-        broker_transport=transport,
         broker_transport_options=transport_options,
-        task_queues=[Queue(name, routing_key=name) for name in queues],
+        task_queues=fleet_queues(settings, queues),
+        **broker,
         # Room for a batch per pool process (docs/consumption.md).
         worker_prefetch_multiplier=max(settings.prefetch_multiplier, settings.consume_batch),
         worker_concurrency=settings.worker_concurrency,
@@ -78,9 +80,14 @@ def make_app(
     )
     batching = batching_strategy(settings.consume_batch) if settings.consume_batch > 1 else None
     if settings.broker_is_redis:
-        app.steps["consumer"].add(lease_step(settings.broker_url, settings.visibility_timeout))
+        access = settings.redis_access()
+        app.steps["consumer"].add(
+            lease_step(lambda **kw: access.client(settings.broker_url, **kw), settings.visibility_timeout)
+        )
+    if is_quorum(settings):
+        app.steps["consumer"].add(poison_queues_step(queues))
     for route in registry.routes():
-        register_route_task(app, route, lambda: fleet().dispatcher, batching)
+        register_route_task(app, route, lambda: fleet().dispatcher, batching, queue_prefix=prefix)
     register_maintenance_tasks(app, fleet)
     register_order_tasks(app, fleet)
     register_schedule_tasks(app, fleet)

@@ -28,12 +28,13 @@ def http_ok(url: str) -> bool:
 
 
 def redis_ok() -> bool:
-    import redis
+    from infra.settings import Settings  # the same clients as the fleet: TLS files, Sentinel group
 
-    url = os.environ.get("FLEET_REDIS_URL") or os.environ.get("FLEET_BROKER_URL", "redis://127.0.0.1:6379/0")
-    if not url.startswith(("redis://", "rediss://")):
-        url = "redis://127.0.0.1:6379/0"
-    return bool(redis.Redis.from_url(url, socket_timeout=4).ping())
+    settings = Settings()
+    client = settings.redis_access().client(
+        settings.coordination_url, socket_timeout=4, socket_connect_timeout=4
+    )
+    return bool(client.ping())
 
 
 def main() -> int:

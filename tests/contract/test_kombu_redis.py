@@ -126,8 +126,103 @@ def test_a_stray_the_sink_refuses_goes_back_to_the_far_end_of_its_queue(
 
 
 def test_the_lease_step_follows_celerys_task_consumer_step() -> None:
-    step = lease_step("redis://127.0.0.1:6379/0", LEASE)
+    step = lease_step(lambda **kw: redis.Redis.from_url("redis://127.0.0.1:6379/0", **kw), LEASE)
     (required,) = step.requires
     tasks = symbol_by_name(required)
     assert tasks.__module__ == "celery.worker.consumer.tasks"
     assert "task_consumer" in tasks.start.__code__.co_names, "the step reads c.task_consumer.channel"
+
+
+def test_the_sentinel_transport_keeps_the_fleets_channel_on_a_pool_that_asks_the_sentinels(
+    tmp_path: Any, queue: Queue
+) -> None:
+    from redis.sentinel import SentinelConnectionPool
+
+    from infra.redis_transport import SentinelChannel, SentinelTransport
+    from tests.support.redis_servers import MASTER_GROUP, sentinel_group
+
+    with sentinel_group(tmp_path, replicas=1) as group:
+        options = {"master_name": MASTER_GROUP, "priority_steps": [0], "consume_batch": 10}
+        with Connection(group.url, transport=SentinelTransport, transport_options=options) as connection:
+            channel = connection.default_channel
+            assert isinstance(channel, SentinelChannel)
+            assert isinstance(channel.client.connection_pool, SentinelConnectionPool)
+            shared = channel._create_client()
+            assert shared is channel._create_client(), "one client per channel, as on plain Redis"
+            assert isinstance(shared.connection_pool, SentinelConnectionPool)
+            with connection.Producer() as producer:
+                for n in range(3):
+                    producer.publish(
+                        {"n": n}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+                    )
+            received: list[Any] = []
+            with (
+                connection.Consumer(
+                    queue, callbacks=[lambda body, message: (received.append(body), message.ack())]
+                ),
+                contextlib.suppress(TimeoutError),
+            ):
+                while len(received) < 3:
+                    connection.drain_events(timeout=5)
+            assert sorted(body["n"] for body in received) == [0, 1, 2]
+            master = redis.Redis(port=group.master.port)
+            assert master.llen(queue.name) == 0, "the messages lived on the master the sentinels named"
+            master.close()
+
+
+def test_a_channel_closed_while_redis_is_gone_leaves_its_messages_to_the_sweep_and_raises_nothing(
+    tmp_path: Any, queue: Queue
+) -> None:
+    from tests.support.redis_servers import start_redis
+
+    server = start_redis(tmp_path / "redis")
+    url = f"redis://127.0.0.1:{server.port}/0"
+    connection = Connection(url, transport=Transport, transport_options={"priority_steps": [0]})
+    try:
+        with connection.Producer() as producer:
+            producer.publish(
+                {"n": 1}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+            )
+        held: list[Any] = []
+        consumer = connection.Consumer(queue, callbacks=[lambda body, message: held.append(message)])
+        consumer.consume()
+        connection.drain_events(timeout=5)
+        assert len(held) == 1, "delivered, not acknowledged: recorded in `unacked`"
+        server.kill()
+        connection.release()  # kombu restores on close: it fails, and must not fail kombu's own check
+        held[0].ack()  # a task that ends after its channel closed: left to the sweep, nothing raised
+    finally:
+        server.kill()
+
+
+def test_with_min_replicas_a_kombu_publish_returns_once_a_replica_holds_it_and_raises_while_none_does(
+    tmp_path: Any, queue: Queue
+) -> None:
+    from infra.redis_clients import NotReplicated
+    from tests.support.redis_servers import start_redis
+
+    master = start_redis(tmp_path / "master")
+    replica = None
+    options = {"priority_steps": [0], "min_replicas": 1, "replica_timeout": 0.2}
+    url = f"redis://127.0.0.1:{master.port}/0"
+    probe = redis.Redis(port=master.port)
+    try:
+        with Connection(url, transport=Transport, transport_options=options) as connection:
+            producer = connection.Producer()
+            with pytest.raises(NotReplicated):  # what the workers' retries and follow-ups hear
+                producer.publish(
+                    {"n": 1}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+                )
+            replica = start_redis(tmp_path / "replica", "--replicaof", "127.0.0.1", str(master.port))
+            deadline = time.monotonic() + 20
+            while probe.info("replication").get("slave0", {}).get("state") != "online":
+                assert time.monotonic() < deadline, "the replica never came online"
+                time.sleep(0.1)
+            producer.publish({"n": 2}, exchange=queue.exchange, routing_key=queue.routing_key)
+            assert probe.info("commandstats")["cmdstat_wait"]["calls"] == 2
+            assert redis.Redis(port=replica.port).llen(queue.name) == 2, "the replica holds what was sent"
+    finally:
+        probe.close()
+        for server in (replica, master):
+            if server is not None:
+                server.kill()

@@ -16,6 +16,7 @@ import pytest
 import redis
 from sqlalchemy import Engine, select
 
+from infra.rabbitmq_queues import POISON_SUFFIX
 from infra.schema import dead_letters, demo_deposits
 from infra.settings import Settings
 from tests.support.processes import FleetProcess
@@ -34,10 +35,28 @@ def broker_url(request: pytest.FixtureRequest, redis_url: str) -> str:
 
 
 @pytest.fixture
-def fleet_env(broker_url: str, redis_url: str, postgres_url: str, engine: Engine) -> dict[str, str]:
+def rabbitmq_queue_type(request: pytest.FixtureRequest) -> str:
+    """`classic` unless a test asks for quorum queues too (`EVERY_BROKER`)."""
+    return str(getattr(request, "param", "classic"))
+
+
+EVERY_BROKER = pytest.mark.parametrize(
+    ("broker_url", "rabbitmq_queue_type"),
+    [("redis", "classic"), ("amqp", "classic"), ("amqp", "quorum")],
+    ids=["redis", "amqp", "amqp-quorum"],
+    indirect=True,
+)
+"""For the delivery guarantees: Redis, and RabbitMQ with classic and with quorum queues."""
+
+
+@pytest.fixture
+def fleet_env(
+    broker_url: str, rabbitmq_queue_type: str, redis_url: str, postgres_url: str, engine: Engine
+) -> dict[str, str]:
     run = uuid.uuid4().hex[:8]
     return {
         "FLEET_BROKER_URL": broker_url,
+        "FLEET_RABBITMQ_QUEUE_TYPE": rabbitmq_queue_type,
         "FLEET_REDIS_URL": redis_url,
         "FLEET_DATABASE_URL": postgres_url,
         "FLEET_QUEUE_PREFIX": f"t{run}",  # no separator: the fleet adds its own (t1234.fleet.demo)
@@ -116,7 +135,12 @@ class FleetUnderTest:
             # Celery's view of the queues: their exchange (the default one, named after the
             # default queue) filled in, which the configured Queue objects leave empty
             for queue in self.runtime.app.amqp.queues.values():
-                for delete, name in (("queue_delete", queue.name), ("exchange_delete", queue.exchange.name)):
+                doomed = (
+                    ("queue_delete", queue.name),
+                    ("queue_delete", queue.name + POISON_SUFFIX),  # quorum queues' (never declared else)
+                    ("exchange_delete", queue.exchange.name),
+                )
+                for delete, name in doomed:
                     channel = connection.channel()  # a failed delete (never declared) closes its channel
                     with contextlib.suppress(Exception):
                         getattr(channel, delete)(name)

@@ -9,10 +9,12 @@ import pytest
 
 from handlers.envelope import new_event
 from handlers.errors import EventTooLarge, InvalidEvent, UnknownEventType
-from tests.integration.conftest import FleetUnderTest
+from tests.integration.conftest import EVERY_BROKER, FleetUnderTest
 from tests.integration.helpers import deposit, send_raw
 from tests.support.processes import wait_until
 from workers.status import queue_depths
+
+pytestmark = EVERY_BROKER
 
 
 def test_the_producer_refuses_bad_events_with_an_error_naming_the_problem(
@@ -62,7 +64,8 @@ def test_the_cli_publishes_nothing_from_a_file_with_a_bad_line_and_names_each_pr
     assert queue_depths(fut.runtime)[fut.runtime.settings.queue_name("fleet.demo")] == 0, (
         "not even the good one"
     )
-    assert fut.cli("publish", "--file", "-", stdin=good).returncode == 0
+    published = fut.cli("publish", "--file", "-", stdin=good)
+    assert published.returncode == 0, published.stderr
     assert queue_depths(fut.runtime)[fut.runtime.settings.queue_name("fleet.demo")] == 1, (
         "the depth check sees sends"
     )

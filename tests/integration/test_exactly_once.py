@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 
 from handlers.envelope import Event
-from tests.integration.conftest import FleetUnderTest
+from tests.integration.conftest import EVERY_BROKER, FleetUnderTest
 from tests.integration.helpers import deposit
 from tests.support.processes import wait_until
+
+pytestmark = EVERY_BROKER
 
 
 def test_1000_events_with_a_tenth_sent_twice_each_take_effect_exactly_once(

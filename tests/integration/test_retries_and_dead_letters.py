@@ -7,9 +7,11 @@ import re
 import time
 
 from handlers.envelope import new_event
-from tests.integration.conftest import FleetUnderTest
+from tests.integration.conftest import EVERY_BROKER, FleetUnderTest
 from tests.integration.helpers import deposit, flaky
 from tests.support.processes import wait_until
+
+pytestmark = EVERY_BROKER
 
 RETRY_LOG = re.compile(r"failed on attempt (\d+) .*retrying in ([\d.]+)s")
 

@@ -93,7 +93,7 @@ class Stores:
         """The Redis broker, read directly (queue peeks); the coordination client when they agree."""
         if self.settings.broker_url == self.settings.coordination_url:
             return self.redis
-        return Redis.from_url(self.settings.broker_url)
+        return self.settings.redis_access().client(self.settings.broker_url)
 
     def dispose_after_fork(self) -> None:
         """Leave the parent's connections to the parent."""

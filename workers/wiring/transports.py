@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import redis
 from redis import Redis
 from sqlalchemy import Engine
 
@@ -38,7 +37,7 @@ class Transports:
     @cached_property
     def stream_redis(self) -> Redis:
         url = self.settings.redis_stream_url
-        return redis.Redis.from_url(url) if url else self.redis
+        return self.settings.redis_access().client(url) if url else self.redis
 
     @cached_property
     def redis_stream_producer(self) -> RedisStreamProducer:
