@@ -18,6 +18,7 @@ from celery import Celery
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from handlers.contracts import check_event
 from handlers.envelope import Event
 from handlers.errors import PublishFailed
 from handlers.registry import Registry, Route
@@ -65,15 +66,21 @@ class Producer:
         )
         self._group: GroupCommit[EncodedEvent] = GroupCommit(self._send_group)
         self._pid = os.getpid()
+        self.check_data = True
+        """Off only to measure what the check costs (bench/run.py --no-data-check)."""
 
     def publish(self, events: Sequence[Event]) -> list[str]:
         """Validate all, then send all; the ids in order, once the broker holds every event.
 
-        Raises `InvalidEvent`, `UnknownEventType` or `EventTooLarge` before sending anything,
+        Raises `InvalidEvent` (data breaking its route's model, handlers/contracts.py),
+        `UnknownEventType` or `EventTooLarge` before sending anything,
         `BrokerUnavailable` when the broker refused, dropped or did not answer.
         """
         if os.getpid() != self._pid:
             raise RuntimeError("a Producer is not shared across fork: make one in each process")
+        if self.check_data:
+            for event in events:
+                check_event(self.registry.route_for(event.type), event)
         encoded = self.publisher.encode(events)
         if encoded:
             self._group.submit(encoded)

@@ -13,8 +13,10 @@ from typing import Any
 import click
 
 from engine.records import Filter
+from handlers.contracts import check_event
 from handlers.envelope import Event, new_event, parse_event
-from handlers.errors import FleetError, InvalidEvent
+from handlers.errors import FleetError, InvalidEvent, PermanentError
+from handlers.registry import Registry
 from infra.transports import PUBLISH_TARGETS
 from workers import worker_hooks
 from workers.commands.bridge import bridge
@@ -141,8 +143,9 @@ def publish(
     All events are checked first; if any is invalid, none is sent and every problem is listed.
     """
     settings = ctx.runtime.settings
+    fleet = ctx.runtime.fleet()
     if path is not None:
-        events, problems = _read_events(path.read(), settings.max_event_bytes)
+        events, problems = _read_events(path.read(), settings.max_event_bytes, fleet.registry)
     elif event_type:
         try:
             data = json.loads(data_json) if data_json is not None else None
@@ -154,17 +157,28 @@ def publish(
             raise click.ClickException(f"invalid event: {exc}") from None
     else:
         raise click.UsageError("give an EVENT_TYPE or --file")
+    if path is None and (problem := _contract_problem(fleet.registry, events[0])):
+        problems.append(f"  {problem}")
     if problems:
         raise click.ClickException("nothing published:\n" + "\n".join(problems))
     try:
-        ids = ctx.runtime.fleet().publisher_for(target).publish(events)
+        ids = fleet.publisher_for(target).publish(events)
     except (FleetError, ValueError) as exc:  # ValueError: the target is not configured
         raise click.ClickException(f"nothing published: {exc}") from None
     for event_id_ in ids:
         click.echo(event_id_)
 
 
-def _read_events(text: str, max_bytes: int) -> tuple[list[Event], list[str]]:
+def _contract_problem(registry: Registry, event: Event) -> str | None:
+    """Why no route takes the event, or its data breaks the route's model; None when it is fine."""
+    try:
+        check_event(registry.route_for(event.type), event)
+    except PermanentError as exc:
+        return str(exc)
+    return None
+
+
+def _read_events(text: str, max_bytes: int, registry: Registry) -> tuple[list[Event], list[str]]:
     stripped = text.strip()
     lines = [stripped] if stripped.startswith("{") and "\n{" not in stripped else text.splitlines()
     events, problems = [], []
@@ -172,9 +186,13 @@ def _read_events(text: str, max_bytes: int) -> tuple[list[Event], list[str]]:
         if not line.strip():
             continue
         try:
-            events.append(parse_event(line.encode(), max_bytes=max_bytes))
+            event = parse_event(line.encode(), max_bytes=max_bytes)
         except InvalidEvent as exc:
             problems.append(f"  line {number}: {exc}")
+            continue
+        if problem := _contract_problem(registry, event):
+            problems.append(f"  line {number}: {problem}")
+        events.append(event)
     return events, problems
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from handlers.contracts import check_event
 from handlers.envelope import Event, check_size
 from handlers.registry import Registry
 
@@ -37,11 +38,12 @@ class RedisStreamProducer:
     def publish(self, events: Sequence[Event]) -> list[str]:
         """Validate every event (route known, size), then append them all; returns their ids.
 
-        Raises `UnknownEventType` or `EventTooLarge` before appending anything.
+        Raises `InvalidEvent` (handlers/contracts.py), `UnknownEventType` or `EventTooLarge`
+        before appending anything.
         """
         bodies = []
         for event in events:
-            self._registry.route_for(event.type)
+            check_event(self._registry.route_for(event.type), event)
             bodies.append(check_size(event, self._max_event_bytes))
         for start in range(0, len(bodies), _PIPELINE_CHUNK):
             with self._client.pipeline(transaction=False) as pipe:

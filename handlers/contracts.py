@@ -1,0 +1,84 @@
+"""Event types as contracts: each route's data model, its versioned schema name, and the check
+every door (fleet.publish, POST /events, the CLI, the bridges) runs before anything is enqueued.
+
+A route's `data` is a pydantic model; `data_version` is the version of its released schema
+(`contracts/<type>.v<n>.json`). The CloudEvents `dataschema` attribute names it as
+`urn:fleet:schema:<type>:<version>`; an event naming another version of a fleet schema is
+refused, since the fleet cannot honour a contract it does not have.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pydantic
+from pydantic import BaseModel, ConfigDict
+
+from handlers.envelope import Event
+from handlers.errors import InvalidEvent
+from handlers.routing import Route
+
+SCHEMA_PREFIX = "urn:fleet:schema:"
+
+
+class EventData(BaseModel):
+    """The data of one event type. The class names its type, so a producer publishes an instance
+    alone: `fleet.publish(DepositRecorded(account="a-1", amount=5), source="shop")`.
+
+        class DepositRecorded(EventData, event_type="demo.deposit_recorded"): ...
+    """
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    event_type: ClassVar[str]
+
+    def __init_subclass__(cls, *, event_type: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if event_type is not None:
+            cls.event_type = event_type
+
+
+def schema_uri(route: Route) -> str | None:
+    """The `dataschema` of the route's events: `urn:fleet:schema:<type>:<version>`."""
+    if route.data is None:
+        return None
+    return f"{SCHEMA_PREFIX}{route.type}:{route.data_version}"
+
+
+def parse_data(route: Route, data: Any) -> BaseModel | None:
+    """`data` as the route's model (None for a route without one); `InvalidEvent` names the first
+    field that breaks it, as `data.<path>`."""
+    if route.data is None:
+        return None
+    try:
+        return route.data.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise _as_invalid_data(exc) from None
+
+
+def check_event(route: Route, event: Event) -> None:
+    """Refuse an event its route's contract does not take: a `dataschema` naming another version
+    of a fleet schema, or `data` that breaks the route's model. Routes without a model take all."""
+    if route.data is None:
+        return
+    if event.dataschema is not None and event.dataschema.startswith(SCHEMA_PREFIX):
+        expected = schema_uri(route)
+        if event.dataschema != expected:
+            raise InvalidEvent(
+                "dataschema", f"{event.dataschema!r} is not a schema this fleet takes for {route.type}: "
+                f"send {expected!r}"
+            )  # fmt: skip
+    parse_data(route, event.data)
+
+
+def _as_invalid_data(exc: pydantic.ValidationError) -> InvalidEvent:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    field = ".".join(["data", *(str(part) for part in first["loc"])])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "missing":
+        message = "required field is missing"
+    elif first["type"] == "model_type":
+        message = "must be an object"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return InvalidEvent(field, message + more)
