@@ -2,9 +2,9 @@
 every door (fleet.publish, POST /events, the CLI, the bridges) runs before anything is enqueued.
 
 A route's `data` is a pydantic model; `data_version` is the version of its released schema
-(`contracts/<type>.v<n>.json`). The CloudEvents `dataschema` attribute names it as
-`urn:fleet:schema:<type>:<version>`; an event naming another version of a fleet schema is
-refused, since the fleet cannot honour a contract it does not have.
+(`<domain>/schemas/<type>.v<n>.json`, handlers/compatibility.py). The CloudEvents `dataschema`
+attribute names it as `urn:fleet:schema:<type>:<version>`; an event naming another version of a
+fleet schema is refused, since the fleet cannot honour a contract it does not have.
 """
 
 from __future__ import annotations

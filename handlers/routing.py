@@ -54,7 +54,7 @@ class Route:
     """The model of the events' `data`, checked at every door (handlers/contracts.py); None takes
     any data, as routes of domains that have no model yet."""
     data_version: int = 1
-    """The version of `data`'s released schema (contracts/); bump it for a breaking change."""
+    """The version of `data`'s released schema (handlers/compatibility.py); bump it for a breaking change."""
 
     @property
     def name(self) -> str:
