@@ -85,7 +85,8 @@ class _Doc:
 def _branches(doc: _Doc, schema: Schema) -> tuple[list[Schema], bool]:
     """The non-null alternatives of a schema, and whether it takes null."""
     schema = doc.resolve(schema)
-    options = [doc.resolve(option) for option in schema.get("anyOf", schema.get("oneOf", [schema]))]
+    alternatives: list[Schema] = schema.get("anyOf") or schema.get("oneOf") or [schema]
+    options = [doc.resolve(option) for option in alternatives]
     nullable = any(option.get("type") == "null" for option in options)
     return [option for option in options if option.get("type") != "null"], nullable
 
@@ -124,10 +125,12 @@ def _compare_one(old_doc: _Doc, old: Schema, new_doc: _Doc, new: Schema, path: s
         problems.append(f"{path}: pattern changed to {new['pattern']!r}")
     for key in ("enum", "const"):
         if key in new:
-            old_values = old.get(key, None)
-            kept = new[key] if key == "enum" else [new[key]]
-            was = old_values if key == "enum" else [old_values]
-            if old_values is None or any(value not in kept for value in was):
+            kept: list[Any] = new[key] if key == "enum" else [new[key]]
+            if key not in old:
+                problems.append(f"{path}: {key} narrowed to {kept}")
+                continue
+            was: list[Any] = old[key] if key == "enum" else [old[key]]
+            if any(value not in kept for value in was):
                 problems.append(f"{path}: {key} narrowed to {kept}")
     if "object" in old_types or "properties" in old:
         problems += _compare_objects(old_doc, old, new_doc, new, path)
