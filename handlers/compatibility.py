@@ -85,7 +85,9 @@ class _Doc:
 def _branches(doc: _Doc, schema: Schema) -> tuple[list[Schema], bool]:
     """The non-null alternatives of a schema, and whether it takes null."""
     schema = doc.resolve(schema)
-    alternatives: list[Schema] = schema.get("anyOf") or schema.get("oneOf") or [schema]
+    # A typed schema's own anyOf (say, "html or text") is a further rule on it, not alternatives.
+    typed = "type" in schema or "properties" in schema
+    alternatives: list[Schema] = (not typed and (schema.get("anyOf") or schema.get("oneOf"))) or [schema]
     options = [doc.resolve(option) for option in alternatives]
     nullable = any(option.get("type") == "null" for option in options)
     return [option for option in options if option.get("type") != "null"], nullable

@@ -9,16 +9,26 @@ fleet schema is refused, since the fleet cannot honour a contract it does not ha
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from handlers.envelope import Event
 from handlers.errors import InvalidEvent
 from handlers.routing import Route
 
 SCHEMA_PREFIX = "urn:fleet:schema:"
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _integral(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+"""An integer as JSON Schema counts them: 5 and 5.0 alike; never true, 5.5 or "5"."""
+PositiveInteger = Annotated[int, Field(gt=0), BeforeValidator(_integral)]
 
 
 class EventData(BaseModel):
@@ -48,10 +58,13 @@ def schema_uri(route: Route) -> str | None:
 def parse_data(route: Route, data: Any) -> BaseModel | None:
     """`data` as the route's model (None for a route without one); `InvalidEvent` names the first
     field that breaks it, as `data.<path>`."""
-    if route.data is None:
-        return None
+    return None if route.data is None else parse_model(route.data, data)
+
+
+def parse_model(model: type[_Model], data: Any) -> _Model:
+    """`data` as `model`; `InvalidEvent` names the first field that breaks it, as `data.<path>`."""
     try:
-        return route.data.model_validate(data)
+        return model.model_validate(data)
     except pydantic.ValidationError as exc:
         raise _as_invalid_data(exc) from None
 

@@ -18,7 +18,15 @@ Name = Annotated[str, Field(min_length=1)]
 class CacheInvalidate(EventData, event_type="cache.invalidate"):
     """Keys, tags and key patterns to drop: at least one name in all."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [names], "properties": {names: {"minItems": 1}}}
+                for names in ("keys", "tags", "patterns")
+            ]
+        },
+    )
 
     keys: list[Name] = Field(default_factory=list)
     tags: list[Name] = Field(default_factory=list)

@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 import pydantic
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from handlers.contracts import EventData
+from handlers.contracts import EventData, Integer, PositiveInteger
 
 Account = Annotated[str, Field(min_length=1)]
-Amount = Annotated[int, Field(gt=0, description="in minor units; positive")]
 
 
 class DepositRecorded(EventData, event_type="demo.deposit_recorded"):
     """A deposit to record; with `email`, a receipt is asked for."""
 
     account: Account
-    amount: Amount
+    amount: PositiveInteger = Field(description="in minor units")
     email: str | None = None
     work_ms: float | None = Field(default=None, ge=0, description="makes the handler take this long")
 
@@ -31,8 +30,8 @@ class FlakyRequested(EventData, event_type="demo.flaky_requested"):
     """A deposit whose downstream fails for the first `fail_times` attempts."""
 
     account: Account
-    amount: Amount
-    fail_times: int = Field(default=0, ge=0)
+    amount: PositiveInteger = Field(description="in minor units")
+    fail_times: Integer = Field(default=0, ge=0)
     retry_after: float | None = Field(default=None, ge=0)
     needs: str | None = Field(default=None, description="a downstream that must be up")
 
@@ -40,9 +39,21 @@ class FlakyRequested(EventData, event_type="demo.flaky_requested"):
 class CrashRequested(EventData, event_type="demo.crash_requested"):
     """Kills the worker; with `crash: false`, a deposit (then `account` and `amount` are required)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"crash": {"const": True}}},
+                {
+                    "required": ["account", "amount"],
+                    "properties": {"account": {"type": "string"}, "amount": {"type": "integer"}},
+                },
+            ]
+        }
+    )
+
     crash: bool = True
     account: Account | None = None
-    amount: Amount | None = None
+    amount: PositiveInteger | None = None
 
     @pydantic.model_validator(mode="after")
     def _deposit_when_not_crashing(self) -> CrashRequested:

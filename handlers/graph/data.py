@@ -8,12 +8,18 @@ import binascii
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, WithJsonSchema
 
 from handlers.contracts import EventData
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 Address = Annotated[str, Field(pattern="@")]
+_ADDRESS = {"type": "string", "pattern": "@"}
+Addresses = Annotated[
+    list[Address],
+    # The model takes one address as a list of one: say so to producers.
+    WithJsonSchema({"anyOf": [_ADDRESS, {"type": "array", "items": _ADDRESS, "minItems": 1}]}),
+]
 
 
 class GraphItem(EventData):
@@ -46,10 +52,13 @@ class RenewalDue(EventData, event_type="graph.renewal_due"):
     """Beat's tick: carries nothing."""
 
 
+_BASE64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
 class Attachment(EventData):
     name: str
     contentType: str = "application/octet-stream"
-    contentBytes: str
+    contentBytes: str = Field(json_schema_extra={"pattern": _BASE64})
 
     @pydantic.field_validator("contentBytes")
     @classmethod
@@ -64,8 +73,16 @@ class Attachment(EventData):
 class EmailSend(EventData, event_type="email.send"):
     """One email: `to` (and `cc`) an address or a list of them, an html or a text body."""
 
-    to: list[Address] = Field(min_length=1)
-    cc: list[Address] = Field(default_factory=list)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [body], "properties": {body: {"type": "string"}}} for body in ("html", "text")
+            ]
+        }
+    )
+
+    to: Addresses = Field(min_length=1)
+    cc: Addresses = Field(default_factory=list)
     subject: str
     html: str | None = None
     text: str | None = None

@@ -7,14 +7,14 @@ from typing import Annotated
 
 from pydantic import Field
 
-from handlers.contracts import EventData
+from handlers.contracts import EventData, Integer
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Item(EventData):
     product_id: str = Field(min_length=1)
-    quantity: int = Field(ge=1, le=10_000)
+    quantity: Integer = Field(ge=1, le=10_000)
 
 
 class OrderPlaced(EventData, event_type="orders.order_placed"):
@@ -49,7 +49,7 @@ class OrderTimedOut(OrderStep, event_type="orders.order_timed_out"):
 
 class OrderConfirmed(OrderStep, event_type="orders.order_confirmed"):
     customer_id: str | None = None
-    amount: int | None = None
+    amount: Integer | None = None
     currency: str | None = None
     charge_id: str | None = None
 

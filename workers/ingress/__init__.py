@@ -69,7 +69,7 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
             max_event_bytes=settings.max_event_bytes,
         )
 
-    document = openapi_document([route.type for route in runtime.registry.routes()])
+    document = openapi_document(runtime.registry.routes())
 
     async def post_events(request: Request) -> Response:
         return await events().post(request)
