@@ -22,6 +22,7 @@ from workers import worker_hooks
 from workers.commands.bridge import bridge
 from workers.commands.console import console
 from workers.commands.context import Context, pass_context
+from workers.commands.events import events
 from workers.commands.graph import graph
 from workers.commands.keys import keys
 from workers.commands.orders import orders
@@ -376,6 +377,6 @@ def _plain(mapping: Any) -> dict[str, Any]:
 
 
 # The other domains' commands, one module each under workers/commands/; add one line here.
-_DOMAIN_COMMANDS: tuple[click.Command, ...] = (bridge, console, graph, keys, orders, schedules)
+_DOMAIN_COMMANDS: tuple[click.Command, ...] = (bridge, console, events, graph, keys, orders, schedules)
 for _command in _DOMAIN_COMMANDS:
     main.add_command(_command)
