@@ -34,7 +34,7 @@ def test_mypy_refuses_a_wrong_payload_and_accepts_the_right_ones(tmp_path: Path)
         timeout=600,
         check=False,
     )
-    lines = [line.split(str(producer) + ":", 1)[-1] for line in result.stdout.splitlines()]
+    lines = [line.rsplit("producer.py:", 1)[-1] for line in result.stdout.splitlines()]
     errors = {line.split(":", 1)[0] for line in lines if ": error:" in line}
     assert errors == {"6", "7", "8", "9"}, result.stdout
     assert any('"amount" to "DepositRecorded" has incompatible type "str"' in line for line in lines)
