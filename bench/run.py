@@ -81,6 +81,9 @@ class Options:
     amqp: str
     drain_events: int = 0
     """Messages per phase of bench.drain, run after the rest on Redis (0: not run)."""
+    data_check_compare: bool = False
+    """Only the fleet's throughput through the producer, with its data check and without
+    (bench/data_check.py)."""
 
     @property
     def latency_count(self) -> int:
@@ -436,6 +439,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="Redis: messages per phase of the drain, one-event-per-publish and Dramatiq phases "
         "(bench/drain.py); 0 skips them",
     )
+    parser.add_argument(
+        "--data-check-compare",
+        action="store_true",
+        help="only the fleet's batch throughput through the producer, with the data check and "
+        "without, in turn (bench/data_check.py)",
+    )
     args = parser.parse_args(argv)
     if min(args.events, args.rate, args.latency_seconds, args.repeats) <= 0:
         parser.error("--events, --rate, --latency-seconds and --repeats must be positive")
@@ -449,6 +458,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         redis=args.redis.rstrip("/"),
         amqp=args.amqp,
         drain_events=max(0, args.drain_events),
+        data_check_compare=args.data_check_compare,
     )
 
 
@@ -481,7 +491,7 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip()
 
 
-def run(options: Options) -> Results:
+def run(options: Options) -> Results | None:
     print(
         f"fleet bench: broker {options.broker}, {options.events} items per throughput phase, latency at "
         f"{options.rate:g}/s for {options.latency_seconds:g} s\n"
@@ -498,6 +508,12 @@ def run(options: Options) -> Results:
             f"worker logs in {setup.log_dir}",
             flush=True,
         )
+        if options.data_check_compare:
+            from bench import data_check  # it builds on this module: imported once this one is loaded
+
+            print(f"fleet worker (concurrency {CONCURRENCY}), data check on and off:", flush=True)
+            data_check.summary(*data_check.measure(setup, deposits))
+            return None
         print(f"fleet worker (concurrency {CONCURRENCY}):", flush=True)
         fleet, fleet_latency = run_fleet(setup, deposits)
         print(f"bare Celery worker (concurrency {CONCURRENCY}):", flush=True)
@@ -527,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; workers stopped, database and Redis database removed", file=sys.stderr)
         return 130
-    print_summary(options.broker, options.rate, options.latency_seconds, results)
+    if results is not None:
+        print_summary(options.broker, options.rate, options.latency_seconds, results)
     return 0
 
 

@@ -66,8 +66,8 @@ class Producer:
         )
         self._group: GroupCommit[EncodedEvent] = GroupCommit(self._send_group)
         self._pid = os.getpid()
-        self.check_data = True
-        """Off only to measure what the check costs (bench/run.py --no-data-check)."""
+        self.check_data = settings.check_data
+        """Off only to measure what the check costs (bench/data_check.py turns it on and off)."""
 
     def publish(self, events: Sequence[Event]) -> list[str]:
         """Validate all, then send all; the ids in order, once the broker holds every event.

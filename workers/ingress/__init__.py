@@ -43,6 +43,7 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
             api_keys=fleet.ingress.api_keys,
             max_event_bytes=settings.max_event_bytes,
             max_body_bytes=settings.ingress_max_body_bytes,
+            check_data=settings.check_data,
         )
 
     def rich() -> RichNotifications | None:
