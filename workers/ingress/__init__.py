@@ -69,6 +69,7 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
             sources=settings.webhook_sources,
             tolerance=settings.webhook_tolerance,
             max_event_bytes=settings.max_event_bytes,
+            registry=runtime.registry,
         )
 
     document = openapi_document(runtime.registry.routes())
