@@ -86,12 +86,17 @@ def one_per_publish(setup: Setup, deposits: Deposits, label: str, send: Send, wo
             pass
         published = time.time()
     done = wait_for_count(deposits.count, count, worker, what=f"{label} one per publish")
-    other = load.cores()
+    other, used = load.cores(), load.ours()
     check(deposits, ids, label)
     result = Throughput(
         f"{label}: one event/publish", "events", count, done - start, published - start, other
     )
     print_throughput(result)
+    per_event = {kind: seconds / count * 1e6 for kind, seconds in used.items()}
+    print(
+        f"    CPU per event: producer {per_event['runner']:,.0f} µs, workers {per_event['workers']:,.0f} µs, "
+        f"Redis and PostgreSQL {per_event['services']:,.0f} µs (server-wide: other work's too)"
+    )
     return result
 
 

@@ -6,7 +6,9 @@ Measures (see bench/README.md):
   c. bare Celery throughput: N tasks that insert one `demo_deposits` row each;
   d. latency at a steady rate, one event (or task) per message: recorded_at - sent_at;
   e. on Redis, bench/drain.py's phases: a prefilled queue of single-event messages drained, and one
-     event per publish call end to end, beside bare Celery and Dramatiq (2 processes x 8 threads).
+     event per publish call end to end, beside bare Celery and Dramatiq (2 processes x 8 threads);
+  f. recovery (bench/recovery.py): two workers at default settings, one SIGKILLed mid-drain; the
+     seconds from the kill to the last event in effect.
 It only prints figures; it exits non-zero only when something is broken (a worker died, work
 stalled, an effect happened twice or not at all).
 """
@@ -81,6 +83,8 @@ class Options:
     amqp: str
     drain_events: int = 0
     """Messages per phase of bench.drain, run after the rest on Redis (0: not run)."""
+    recovery_events: int = 0
+    """Events of the recovery phase (bench.recovery), run last (0: not run)."""
     data_check_compare: bool = False
     """Only the fleet's throughput through the producer, with its data check and without
     (bench/data_check.py)."""
@@ -440,6 +444,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
         "(bench/drain.py); 0 skips them",
     )
     parser.add_argument(
+        "--recovery-events",
+        type=int,
+        default=3_000,
+        help="events of the recovery phase, a worker SIGKILLed mid-drain (bench/recovery.py); 0 skips it",
+    )
+    parser.add_argument(
         "--data-check-compare",
         action="store_true",
         help="only the fleet's batch throughput through the producer, with the data check and "
@@ -458,6 +468,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         redis=args.redis.rstrip("/"),
         amqp=args.amqp,
         drain_events=max(0, args.drain_events),
+        recovery_events=max(0, args.recovery_events),
         data_check_compare=args.data_check_compare,
     )
 
@@ -525,6 +536,12 @@ def run(options: Options) -> Results | None:
             drain_options = replace(options, events=options.drain_events)
             drained = drain.measure(replace(setup, options=drain_options), deposits)
             drain.summary(drained)
+        if options.recovery_events:
+            from bench import recovery
+
+            print(f"recovery, {options.recovery_events} events, a worker SIGKILLed mid-drain:", flush=True)
+            recovery_options = replace(options, events=options.recovery_events)
+            recovery.recover_once(replace(setup, options=recovery_options), deposits, 0)
     return Results(fleet, noop, insert, fleet_latency, insert_latency)
 
 

@@ -156,10 +156,12 @@ class QoS(kombu_redis.QoS):
         super().append(message, delivery_tag)
 
     def forget(self, delivery_tags: list[str]) -> None:
-        """Remove the unacked records of `delivery_tags`, in one round trip."""
+        """Remove the unacked records of `delivery_tags`: one ZREM and one HDEL for them all, in
+        one round trip (kombu's `_remove_from_indices` is the pair for one tag)."""
+        if not delivery_tags:
+            return
         with self.pipe_or_acquire() as pipe:
-            for tag in delivery_tags:
-                self._remove_from_indices(tag, pipe)  # type: ignore[attr-defined]
+            pipe.zrem(self.unacked_index_key, *delivery_tags).hdel(self.unacked_key, *delivery_tags)
             pipe.execute()
 
     def ack_many(self, delivery_tags: list[str]) -> None:

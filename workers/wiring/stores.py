@@ -3,8 +3,10 @@ heartbeats; in PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from redis import Redis
 from sqlalchemy import Engine
@@ -66,7 +68,9 @@ class Stores:
 
     @cached_property
     def history_writer(self) -> BufferedHistory:
-        return BufferedHistory(self.history, dropped=self.dropped_history.add)
+        # Beside the other processes of this host and fleet, which count a killed one's entries.
+        pending = Path(tempfile.gettempdir()) / f"fleet-{self.settings.key_prefix}" / "history"
+        return BufferedHistory(self.history, dropped=self.dropped_history.add, pending_dir=pending)
 
     @cached_property
     def dropped_history(self) -> DroppedHistory:
