@@ -28,7 +28,8 @@ def _problems(*statuses: int) -> dict[str, Any]:
         404: "No such webhook source",
         413: "Body or event over the size limit (checked while reading)",
         415: "Not a CloudEvents content mode",
-        422: "An attribute breaks the CloudEvents schema, or no handler takes the type",
+        422: "An attribute breaks the CloudEvents schema, the data its type's schema "
+        "(field: data.<path>), or no handler takes the type",
         503: "The broker is unreachable: nothing was accepted; retry after Retry-After seconds",
     }
     return {
