@@ -23,4 +23,12 @@ start postgresql 5432 bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /et
 start redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
   --dir /var/lib/redis --logfile /var/log/redis/ci.log || status=1
 start rabbitmq 5672 rabbitmq-server -detached || status=1
+# The management API (FLEET_RABBITMQ_MANAGEMENT_URL: queue depths and head message ages); enabling
+# an enabled plugin changes nothing.
+if up 5672 && ! up 15672; then
+  echo "rabbitmq management: enabling it"
+  rabbitmq-plugins enable rabbitmq_management >/dev/null || status=1
+  for _ in $(seq 1 60); do up 15672 && break; sleep 1; done
+  up 15672 && echo "rabbitmq management: up" || { echo "rabbitmq management: still down" >&2; status=1; }
+fi
 exit $status

@@ -9,8 +9,11 @@ Measures (see bench/README.md):
      event per publish call end to end, beside bare Celery and Dramatiq (2 processes x 8 threads);
   f. recovery (bench/recovery.py): two workers at default settings, one SIGKILLed mid-drain; the
      seconds from the kill to the last event in effect.
-It only prints figures; it exits non-zero only when something is broken (a worker died, work
-stalled, an effect happened twice or not at all).
+`--tracing export` runs the same with traces exported over OTLP/HTTP to a local receiver
+(bench/otlp_sink.py): the runner's publishes and the workers' processing, every span sampled.
+`--singles N` adds a throughput phase of N single-event messages; `--fleet-only` skips bare
+Celery, the drain and recovery. It only prints figures; it exits non-zero only when something is
+broken (a worker died, work stalled, an effect happened twice or not at all).
 """
 
 from __future__ import annotations
@@ -85,6 +88,11 @@ class Options:
     """Messages per phase of bench.drain, run after the rest on Redis (0: not run)."""
     recovery_events: int = 0
     """Events of the recovery phase (bench.recovery), run last (0: not run)."""
+    tracing: str = "off"
+    """"export": traces go to a local OTLP receiver (bench/otlp_sink.py)."""
+    singles: int = 0
+    """Single-event messages in a throughput phase of their own (0: not run)."""
+    fleet_only: bool = False
     data_check_compare: bool = False
     """Only the fleet's throughput through the producer, with its data check and without
     (bench/data_check.py)."""
@@ -216,6 +224,15 @@ def run_fleet(setup: Setup, deposits: Deposits) -> tuple[Repeated, LatencyRun]:
                 fleet_throughput(setup, publisher, deposits, worker, settings.batch_size)
                 for _ in range(setup.options.repeats)
             ]
+            print(f"  fleet batches: median {Repeated(tuple(runs)).median.rate:,.0f} events/s", flush=True)
+            if setup.options.singles:
+                singles = replace(setup, options=replace(setup.options, events=setup.options.singles))
+                single_runs = [
+                    fleet_throughput(singles, publisher, deposits, worker, 1)
+                    for _ in range(setup.options.repeats)
+                ]
+                median = Repeated(tuple(single_runs)).median.rate
+                print(f"  fleet single-event messages: median {median:,.0f} events/s", flush=True)
             send = lambda event_id, sent_at: publisher.publish([deposit(event_id, sent_at)])  # noqa: E731
             latencies = []
             for _ in range(setup.options.repeats):
@@ -450,6 +467,14 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="events of the recovery phase, a worker SIGKILLed mid-drain (bench/recovery.py); 0 skips it",
     )
     parser.add_argument(
+        "--tracing",
+        choices=["off", "export"],
+        default="off",
+        help="export: traces of the runner and the workers to a local OTLP receiver",
+    )
+    parser.add_argument("--singles", type=int, default=0, help="single-event messages per extra phase")
+    parser.add_argument("--fleet-only", action="store_true", help="skip bare Celery, the drain and recovery")
+    parser.add_argument(
         "--data-check-compare",
         action="store_true",
         help="only the fleet's batch throughput through the producer, with the data check and "
@@ -469,6 +494,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
         amqp=args.amqp,
         drain_events=max(0, args.drain_events),
         recovery_events=max(0, args.recovery_events),
+        tracing=args.tracing,
+        singles=max(0, args.singles),
+        fleet_only=args.fleet_only,
         data_check_compare=args.data_check_compare,
     )
 
@@ -503,6 +531,8 @@ def _git(*args: str) -> str | None:
 
 
 def run(options: Options) -> Results | None:
+    """The results, or None with `--fleet-only` or `--data-check-compare` (the figures were printed
+    as they came)."""
     print(
         f"fleet bench: broker {options.broker}, {options.events} items per throughput phase, latency at "
         f"{options.rate:g}/s for {options.latency_seconds:g} s\n"
@@ -510,6 +540,8 @@ def run(options: Options) -> Results | None:
         flush=True,
     )
     with ExitStack() as stack:
+        if options.tracing == "export":
+            stack.enter_context(exported_traces())
         setup = stack.enter_context(environment(options))
         engine = make_engine(setup.database_url)
         stack.callback(engine.dispose)
@@ -527,6 +559,8 @@ def run(options: Options) -> Results | None:
             return None
         print(f"fleet worker (concurrency {CONCURRENCY}):", flush=True)
         fleet, fleet_latency = run_fleet(setup, deposits)
+        if options.fleet_only:
+            return None
         print(f"bare Celery worker (concurrency {CONCURRENCY}):", flush=True)
         noop, insert, insert_latency = run_baseline(setup, deposits)
         if setup.broker_is_redis and options.drain_events:
@@ -543,6 +577,24 @@ def run(options: Options) -> Results | None:
             recovery_options = replace(options, events=options.recovery_events)
             recovery.recover_once(replace(setup, options=recovery_options), deposits, 0)
     return Results(fleet, noop, insert, fleet_latency, insert_latency)
+
+
+@contextmanager
+def exported_traces() -> Iterator[None]:
+    """Traces of this process (the publishes) and of the workers (which inherit the variable)
+    exported to a local receiver; what it took is printed at the end."""
+    from bench.otlp_sink import OtlpSink
+    from infra.tracing import setup as tracing
+
+    sink = OtlpSink()
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+    tracing.configure("bench")
+    try:
+        yield
+    finally:
+        tracing.shutdown()
+        print(f"traces: {sink.requests} OTLP exports, {sink.bytes / 1e6:.1f} MB received", flush=True)
+        sink.close()
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:

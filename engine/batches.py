@@ -45,7 +45,12 @@ def handle_batch(dispatcher: Dispatcher, task: str, messages: Sequence[BatchedMe
     began = time.perf_counter()
     recorder.running(route.name, len(events))
     try:
-        dispatcher.transact(route, events, 1, outcome)  # effects, counts, history notes, the metric
+        with dispatcher.tracer.processing(route, events, 1, ""):
+            try:
+                dispatcher.transact(route, events, 1, outcome)  # effects, counts, history notes, the metric
+            except Exception as exc:
+                dispatcher.tracer.failed(exc)
+                raise
     except Exception as exc:
         if dispatcher.is_infrastructure_failure(exc):
             raise

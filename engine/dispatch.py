@@ -42,12 +42,15 @@ from engine.ports import (
     HistoryWriter,
     IsInfrastructureFailure,
     NoRecorder,
+    NoTracer,
     OpenGate,
     Recorder,
     RoutePublisher,
+    Tracer,
 )
 from engine.records import HistoryMode, MessageStart, digest, entry_row
 from engine.records import Outcome as Entry
+from engine.running import running
 from handlers.envelope import Event, parse_event
 from handlers.errors import InvalidEvent, PermanentError, RateLimited
 from handlers.ports import Clock
@@ -111,6 +114,7 @@ class Dispatcher:
     recorder: Recorder = field(default_factory=NoRecorder)
     history: HistoryWriter | None = None
     history_mode: HistoryMode = HistoryMode.ALL
+    tracer: Tracer = field(default_factory=NoTracer)
 
     def handle(self, raw_events: Sequence[Any], delivery: Delivery) -> Outcome:
         outcome = Outcome()
@@ -177,8 +181,14 @@ class Dispatcher:
         first = start.deliveries == 1
         if first and route.idempotency is Idempotency.TRANSACTIONAL:
             fast = Outcome()
+            attempt = delivery.attempt_base + 1
             try:
-                self.transact(route, events, delivery.attempt_base + 1, fast)
+                with self.tracer.processing(route, events, attempt, delivery.message_id):
+                    try:
+                        self.transact(route, events, attempt, fast)
+                    except Exception as exc:
+                        self.tracer.failed(exc)
+                        raise
                 outcome.handled, outcome.duplicates = fast.handled, fast.duplicates
                 outcome.journal += fast.journal
                 self.gate.record(route, ok=fast.handled)
@@ -236,26 +246,32 @@ class Dispatcher:
             seen.add(event.key)
             runs = self.attempts.run(delivery.message_id, digest(event.key)) if counting else 0
             attempt = delivery.attempt_base + extra_run + runs
-            if attempt > route.retry.max_attempts:
-                runs_made, limit = attempt - 1, route.retry.max_attempts
-                lost = WorkerLost(
-                    f"the worker died while running this event; {runs_made} runs, limit {limit}"
-                )
-                self._dead_letter(route, event, attempt - 1, lost)
-                outcome.dead += 1
-                self._note(outcome, route, event, Entry.DEAD_LETTERED, attempt=attempt - 1, detail=str(lost))
-                continue
-            try:
-                self._run_one(route, event, attempt, delivery, outcome)
-                self.gate.record(route, ok=1)
-            except Exception as exc:
-                if self.is_infrastructure_failure(exc):
-                    raise
-                # Bad input is not the downstream's fault; throttling (429) is a downstream that answers.
-                throttled = isinstance(exc, RateLimited)
-                failed = not throttled and not isinstance(exc, PermanentError)
-                self.gate.record(route, ok=int(throttled), failed=int(failed))
-                self._failed(route, event, attempt, exc, outcome)
+            span = self.tracer.processing(route, [event], attempt, delivery.message_id)
+            with running(event, attempt), span:
+                self._one(route, event, attempt, delivery, outcome)
+
+    def _one(self, route: Route, event: Event, attempt: int, delivery: Delivery, outcome: Outcome) -> None:
+        if attempt > route.retry.max_attempts:
+            runs_made, limit = attempt - 1, route.retry.max_attempts
+            lost = WorkerLost(f"the worker died while running this event; {runs_made} runs, limit {limit}")
+            self.tracer.failed(lost)
+            self.tracer.dead_lettered(attempt - 1, str(lost))
+            self._dead_letter(route, event, attempt - 1, lost)
+            outcome.dead += 1
+            self._note(outcome, route, event, Entry.DEAD_LETTERED, attempt=attempt - 1, detail=str(lost))
+            return
+        try:
+            self._run_one(route, event, attempt, delivery, outcome)
+            self.gate.record(route, ok=1)
+        except Exception as exc:
+            if self.is_infrastructure_failure(exc):
+                raise
+            self.tracer.failed(exc)
+            # Bad input is not the downstream's fault; throttling (429) is a downstream that answers.
+            throttled = isinstance(exc, RateLimited)
+            failed = not throttled and not isinstance(exc, PermanentError)
+            self.gate.record(route, ok=int(throttled), failed=int(failed))
+            self._failed(route, event, attempt, exc, outcome)
 
     def transact(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
         """Every event in one guarded statement or transaction, counted in `outcome`; raises if
@@ -298,6 +314,7 @@ class Dispatcher:
 
     def _failed(self, route: Route, event: Event, attempt: int, exc: Exception, outcome: Outcome) -> None:
         if isinstance(exc, PermanentError) or route.retry.exhausted(attempt):
+            self.tracer.dead_lettered(attempt, f"{type(exc).__name__}: {exc}")
             self._dead_letter(route, event, attempt, exc)
             outcome.dead += 1
             self._note(
@@ -320,6 +337,7 @@ class Dispatcher:
             exc,
             delay,
         )
+        self.tracer.retrying(attempt, delay, f"{type(exc).__name__}: {exc}")
         self._later(route, [event], attempt, delay)
         outcome.retried += 1
         detail = f"{type(exc).__name__}: {exc}; again in {delay:.2f}s"

@@ -28,13 +28,16 @@ from engine.ports import (
     GuardedWrites,
     InsertPort,
     Ledger,
+    NoTracer,
     Outbox,
+    Tracer,
     Transaction,
     TransactionPort,
     Transactions,
 )
 from engine.records import EventWrites, digest
 from engine.records import Outcome as Entry
+from engine.running import running
 from handlers.contracts import parse_data
 from handlers.envelope import Event
 from handlers.ports import Clock, Publisher
@@ -78,6 +81,8 @@ class Effects:
     deadline: Callable[[float, str], AbstractContextManager[None]] = no_deadline
     """Ends the process if a claimed event's handler outruns its budget (infra/claim_deadline.py):
     the budget follows each event, never the message it came in."""
+    tracer: Tracer = field(default_factory=NoTracer)
+    """A batch's per-event spans, and the follow-ups' creation contexts."""
 
     def transactional(self, route: Route, events: list[Event], attempt: int) -> list[tuple[Event, Entry]]:
         """Each event with HANDLED or DUPLICATE, once they are committed; raises if a handler did
@@ -199,10 +204,12 @@ class Effects:
                 kwargs[name] = ports[name]
             else:
                 kwargs[name] = self.services[name]
-        follow_ups = list(route.handler(event, **kwargs) or ())
-        for follow_up in follow_ups:
-            self.registry.route_for(follow_up.type)  # an unroutable follow-up fails its cause, before commit
-        return follow_ups
+        with running(event, attempt), self.tracer.handling(route, event, attempt):
+            follow_ups = list(route.handler(event, **kwargs) or ())
+            for follow_up in follow_ups:
+                # An unroutable follow-up fails its cause, before commit.
+                self.registry.route_for(follow_up.type)
+            return self.tracer.created(event, follow_ups) if follow_ups else follow_ups
 
     def _publish_follow_ups(self, outbox_ids: list[int], follow_ups: list[Event]) -> None:
         if not follow_ups:

@@ -1,12 +1,12 @@
 """What the engine is given, as Protocols: its stores (ledger, outbox, dead letters, attempts,
-delayed retries, history), the publisher, transaction-bound ports, the rate-limit gate and the
-recorder. The adapters in `infra/` implement them; the composition root (workers/) wires them.
+delayed retries, history), the publisher, transaction-bound ports, the rate-limit gate, the
+recorder and the tracer. The adapters in `infra/` implement them; the composition root (workers/) wires them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 from engine.records import Applied, Claims, DeadLetter, EventWrites, Filter, Key, MessageStart
@@ -224,4 +224,59 @@ class OpenGate:
         return None
 
     def record(self, route: Route, ok: int = 0, failed: int = 0) -> None:
+        return None
+
+
+class Tracer(Protocol):
+    """Spans of the events' processing (infra/tracing/): the messaging conventions of
+    OpenTelemetry. Every call is cheap when nothing is exported (`NoTracer`)."""
+
+    def processing(
+        self, route: Route, events: Sequence[Event], attempt: int, message_id: str
+    ) -> AbstractContextManager[None]:
+        """Around a run of `events`: one event's `process` span (its parent and link the event's
+        creation context), or many events' span linking each one's."""
+        ...
+
+    def handling(self, route: Route, event: Event, attempt: int) -> AbstractContextManager[None]:
+        """Around one handler call: inside many events' span, the event's own `process` span."""
+        ...
+
+    def created(self, cause: Event, follow_ups: list[Event]) -> list[Event]:
+        """The follow-ups, each with a creation context of its own (a `create` span linked to
+        its cause) as its `traceparent`."""
+        ...
+
+    def failed(self, exc: BaseException) -> None:
+        """The current run failed: the span's status."""
+        ...
+
+    def retrying(self, attempt: int, delay: float, reason: str) -> None:
+        """A span event: the event runs again in `delay` seconds."""
+        ...
+
+    def dead_lettered(self, attempt: int, reason: str) -> None:
+        """A span event: the event went to the dead-letter queue."""
+        ...
+
+
+class NoTracer:
+    def processing(
+        self, route: Route, events: Sequence[Event], attempt: int, message_id: str
+    ) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def handling(self, route: Route, event: Event, attempt: int) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def created(self, cause: Event, follow_ups: list[Event]) -> list[Event]:
+        return follow_ups
+
+    def failed(self, exc: BaseException) -> None:
+        return None
+
+    def retrying(self, attempt: int, delay: float, reason: str) -> None:
+        return None
+
+    def dead_lettered(self, attempt: int, reason: str) -> None:
         return None

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from handlers.envelope import Event
+from handlers.trace_context import trace_id
 
 Key = tuple[str, str]
 """An event's identity: (source, id)."""
@@ -136,4 +137,5 @@ def entry_row(
         "correlation_id": event.correlationid,
         "causation_id": event.causationid,
         "detail": detail[:2000],
+        "trace_id": trace_id(event.traceparent),
     }

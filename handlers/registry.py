@@ -1,47 +1,44 @@
 """The routing table: every event type the fleet handles, with its handler and policies.
 
-One explicit, greppable table (`ROUTES`) maps an event type to its handler, the stable Celery
-task name, the queue, how the handler stays idempotent, and its retry, rate-limit and
-circuit-breaker policy. The domain issues add rows; nothing registers itself by import.
+The table maps an event type to its handler, the stable Celery task name, the queue, how the
+handler stays idempotent, and its retry, rate-limit and circuit-breaker policy. It is assembled
+from the enabled domains' rows (handlers/domains.py: each domain's `routes`, found through the
+`fleet.domains` entry points); nothing registers itself by import.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handlers.cache.routes import ROUTES as CACHE_ROUTES
-from handlers.demo.routes import ROUTES as DEMO_ROUTES
+from handlers.domains import Domain, installed_domains, route_table
 from handlers.errors import UnknownEventType
-from handlers.graph.routes import ROUTES as GRAPH_ROUTES
-from handlers.orders.routes import ROUTES as ORDER_ROUTES
 from handlers.routing import BreakerPolicy, Handler, Idempotency, Route
 
-__all__ = ["ROUTES", "BreakerPolicy", "Handler", "Idempotency", "Registry", "Route", "describe"]
-
-# One tuple of rows per domain (handlers/<domain>/routes.py); add a domain with one line here.
-_DOMAINS: tuple[tuple[Route, ...], ...] = (DEMO_ROUTES, CACHE_ROUTES, GRAPH_ROUTES, ORDER_ROUTES)
+__all__ = ["BreakerPolicy", "Handler", "Idempotency", "Registry", "Route", "describe"]
 
 
-def _table(domains: tuple[tuple[Route, ...], ...]) -> dict[str, Route]:
-    table: dict[str, Route] = {}
-    for route in (route for domain in domains for route in domain):
-        if route.type in table:
-            raise ValueError(f"event type {route.type!r} is routed twice")
-        table[route.type] = route
-    return table
-
-
-ROUTES: Mapping[str, Route] = _table(_DOMAINS)
+def __getattr__(name: str) -> Any:
+    # `ROUTES`: every installed domain's rows, read from the entry points when first asked for.
+    if name == "ROUTES":
+        return route_table(installed_domains().values())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Registry:
-    """Lookup over a routing table; tests build one over their own table."""
+    """Lookup over a routing table: the enabled domains' (`for_domains`), every installed
+    domain's when none is given; tests build one over their own table."""
 
-    def __init__(self, routes: Mapping[str, Route] = ROUTES) -> None:
+    def __init__(self, routes: Mapping[str, Route] | None = None) -> None:
+        if routes is None:
+            routes = route_table(installed_domains().values())
         self._by_type = dict(routes)
         self._by_task = {route.task: route for route in routes.values()}
+
+    @classmethod
+    def for_domains(cls, domains: Iterable[Domain]) -> Registry:
+        return cls(route_table(domains))
 
     def route_for(self, event_type: str) -> Route:
         try:

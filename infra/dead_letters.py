@@ -121,6 +121,16 @@ class SqlDeadLetters:
         with self._engine.connect() as connection:
             return {status: int(count) for status, count in connection.execute(query)}
 
+    def oldest_dead_by_queue(self) -> dict[str, datetime]:
+        """When the oldest letter still `dead` (waiting for an operator) failed for good, per queue."""
+        query = (
+            select(table.c.queue, func.min(table.c.last_failed_at))
+            .where(table.c.status == "dead")
+            .group_by(table.c.queue)
+        )
+        with self._engine.connect() as connection:
+            return {queue: oldest for queue, oldest in connection.execute(query)}
+
     def mark_replayed(self, ids: Sequence[int]) -> None:
         if not ids:
             return

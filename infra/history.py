@@ -55,6 +55,7 @@ class HistoryEntry:
     correlation_id: str | None
     causation_id: str | None
     detail: str
+    trace_id: str | None = None
 
 
 class SqlHistory:

@@ -19,6 +19,7 @@ counts the commands).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -47,7 +48,11 @@ class ThreadedPublisher:
     async def publish(self, events: Sequence[Event]) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="fleet-publish")
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._publisher.publish, events)
+        # In the request's context: a send span of the request's is not made twice (infra/tracing/).
+        context = contextvars.copy_context()
+        await asyncio.get_running_loop().run_in_executor(
+            self._pool, context.run, self._publisher.publish, events
+        )
 
 
 class RedisLoopPublisher:

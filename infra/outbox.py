@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from engine.records import DeadLetter, fingerprint
 from handlers.envelope import Event, parse_event
@@ -73,7 +73,7 @@ class SqlOutbox:
                     event = parse_event(row.event)
                     check(event)
                 except PermanentError as exc:
-                    letters.append(_quarantined(row.id, row.event, exc))
+                    letters.append(quarantined_letter(row.id, row.event, exc))
                 else:
                     good.append(event)
                 done.append(row.id)
@@ -91,14 +91,18 @@ class SqlOutbox:
             with self._engine.begin() as connection:
                 connection.execute(delete(table).where(table.c.id.in_(list(ids))))
 
-    def backlog(self) -> int:
-        from sqlalchemy import func
+    def oldest_created_at(self) -> float | None:
+        """When the oldest row still waiting to be published was committed (epoch seconds)."""
+        with self._engine.connect() as connection:
+            oldest = connection.execute(select(func.min(table.c.created_at))).scalar_one()
+        return None if oldest is None else float(oldest)
 
+    def backlog(self) -> int:
         with self._engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def _quarantined(row_id: int, body: str, exc: PermanentError) -> DeadLetter:
+def quarantined_letter(row_id: int, body: str, exc: PermanentError) -> DeadLetter:
     """A row's dead letter: its body as written, named by the event's id when it can be read."""
     try:
         event = parse_event(body)

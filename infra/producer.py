@@ -19,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from handlers.contracts import check_event
+from handlers.domains import enabled_domains
 from handlers.envelope import Event
 from handlers.errors import PublishFailed
 from handlers.registry import Registry, Route
@@ -48,7 +49,7 @@ class Producer:
     ) -> None:
         """`arrivals`: where sent events are counted per queue, for the console's "in / min"."""
         self.settings = settings
-        self.registry = registry or Registry()
+        self.registry = registry or Registry.for_domains(enabled_domains(settings.domains))
         self.app: Celery = producer_app(settings, self.registry)
         self.publisher = CeleryPublisher(
             self.app,
@@ -58,6 +59,7 @@ class Producer:
             queue_prefix=settings.queue_prefix,
             declare_queues=not settings.broker_is_redis,
             arrivals=arrivals,
+            stamp_due_time=not settings.broker_is_redis,
         )
         self._sender: _RedisSender | _AmqpSender = (
             _RedisSender(self.publisher, settings)
@@ -81,9 +83,10 @@ class Producer:
         if self.check_data:
             for event in events:
                 check_event(self.registry.route_for(event.type), event)
-        encoded = self.publisher.encode(events)
-        if encoded:
-            self._group.submit(encoded)
+        with self.publisher.sending(events) as traced:
+            encoded = self.publisher.encode(traced)
+            if encoded:
+                self._group.submit(encoded)
         return [event.id for event in events]
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from handlers.domains import enabled_domains
 from handlers.ports import Publisher
 from handlers.registry import Registry
 from infra.arrivals import Arrivals
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 class PublishTargets:
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
         self.settings = settings
-        self.registry = registry or Registry()
+        self.registry = registry or Registry.for_domains(enabled_domains(settings.domains))
         self._lock = threading.Lock()
         self._built: dict[str, Publisher] = {}
         self._connections: list[ServiceBusConnection] = []  # the one Service Bus client, once used

@@ -13,15 +13,21 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 from celery import Celery
 
 from handlers.envelope import Event, check_size
+from handlers.errors import UnknownEventType
 from handlers.registry import Registry, Route
 from infra.arrivals import Arrivals
+from infra.tracing import conventions
+from infra.tracing.messaging import sending
 
 MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_NAMED = 50
+"""A send span names its queue when the first events (this many) all go to one."""
 
 
 class EncodedEvent(NamedTuple):
@@ -44,11 +50,13 @@ class CeleryPublisher:
         queue_prefix: str = "",
         declare_queues: bool = True,
         arrivals: Arrivals | None = None,
+        stamp_due_time: bool = False,
     ) -> None:
         """`declare_queues=False` (Redis): a send does not declare its queue first. Celery would,
         on every send; on RabbitMQ that makes sure the queue exists before a message is routed to
         it, on Redis (the default exchange: a list per queue) it changes nothing and is a quarter
-        of a send's time."""
+        of a send's time. `stamp_due_time` (RabbitMQ): each message's AMQP `timestamp` property is
+        its due time, which RabbitMQ's management API shows as its queue's head message age."""
         self._app = app
         self._declare: list[Any] | None = None if declare_queues else []  # None: Celery's default
         self._queue_prefix = queue_prefix
@@ -56,6 +64,23 @@ class CeleryPublisher:
         self._max_event_bytes = max_event_bytes
         self._batch_size = batch_size
         self._arrivals = arrivals
+        self._stamp_due_time = stamp_due_time
+        broker = str(app.conf.broker_url or "")
+        self.system = conventions.REDIS if broker.startswith("redis") else conventions.RABBITMQ
+
+    def sending(self, events: Sequence[Event]) -> AbstractContextManager[Sequence[Event]]:
+        """The `send` span of a publish of `events` (infra/tracing/messaging.py): yields them,
+        those without a creation context given the span's."""
+        return sending(events, self.system, lambda: self._destination(events))
+
+    def _destination(self, events: Sequence[Event]) -> str | None:
+        queues = set()
+        for event in events[:MAX_NAMED]:
+            try:
+                queues.add(self._registry.route_for(event.type).queue)
+            except UnknownEventType:  # refused by `encode`, inside the span
+                return None
+        return self._queue_prefix + queues.pop() if len(queues) == 1 else None
 
     def connect(self, timeout: float = 2.0) -> None:
         """Open the pooled broker connection and channel that sends use (blocking); one try."""
@@ -68,10 +93,11 @@ class CeleryPublisher:
 
         Raises `UnknownEventType` or `EventTooLarge` before sending anything.
         """
-        messages = self.messages(events)
-        with self._app.producer_or_acquire() as producer:
-            for route, chunk in messages:
-                self.send(route, chunk, producer=producer)
+        with self.sending(events) as traced:
+            messages = self.messages(traced)
+            with self._app.producer_or_acquire() as producer:
+                for route, chunk in messages:
+                    self.send(route, chunk, producer=producer)
         self.count_arrivals(events)
         return [event.id for event in events]
 
@@ -128,6 +154,8 @@ class CeleryPublisher:
         producer: Any = None,
     ) -> None:
         """Send already-validated events as one message (retries, relays and replays use this)."""
+        due = time.time() + (countdown or 0.0)
+        stamp: dict[str, Any] = {"timestamp": int(due)} if self._stamp_due_time else {}
         self._app.send_task(
             route.task,
             kwargs={"events": list(events), "attempt": attempt},
@@ -135,11 +163,12 @@ class CeleryPublisher:
             countdown=countdown if countdown else None,
             producer=producer,
             declare=self._declare,
-            headers={"fleet_due": time.time() + (countdown or 0.0)},  # for the queue-wait metric
+            headers={"fleet_due": due},  # for the queue-wait metric
             # What Flower and `celery inspect` show instead of the events' text: Celery would
             # otherwise build a repr of every message's whole body (a tenth of a send's time).
             argsrepr="()",
             kwargsrepr=kwargs_repr(len(events), attempt),
+            **stamp,
         )
 
     def _chunks(self, items: list[EncodedEvent]) -> Iterator[list[EncodedEvent]]:

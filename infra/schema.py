@@ -90,6 +90,7 @@ event_history = Table(
     Column("correlation_id", String(1024)),
     Column("causation_id", String(1024)),
     Column("detail", Text, nullable=False, server_default=""),
+    Column("trace_id", String(32)),  # from the event's traceparent (handlers/trace_context.py)
     Index("ix_fleet_event_history_event_id", "event_id"),
     Index("ix_fleet_event_history_correlation_id", "correlation_id"),
     Index("ix_fleet_event_history_at", "at"),

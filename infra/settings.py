@@ -157,7 +157,16 @@ class Settings(BaseSettings):
     link it prints; honoured only while the web process listens on loopback."""
     console_trusted_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$")
     """A header set by a trusted reverse proxy naming the signed-in user (e.g. X-Forwarded-User)."""
+    rabbitmq_management_url: SecretStr | None = None
+    """RabbitMQ's management API, `http://user:password@rabbit:15672`: when set (and the broker
+    is RabbitMQ), the queue gauges read each queue's waiting messages and its head message's age
+    there (infra/rabbitmq_management.py); unset, depths come from AMQP and ages are unknown."""
+    trace_url: str | None = None
+    """A trace viewer's URL with `{trace_id}` in it (`http://jaeger:16686/trace/{trace_id}`): the
+    console links an event's trace id (from its traceparent) there; unset, it shows the id alone."""
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line, with the event and the trace it belongs to (infra/logs.py)."""
     rate_limits: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
     """Per-downstream limits, `graph=20,payments=5.5` (calls per second, fleet-wide)."""
     downstream_slots: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
@@ -234,6 +243,10 @@ class Settings(BaseSettings):
     """`FLEET_UP_BRIDGES=redis-stream,servicebus`: the bridges `fleet up` runs beside worker, beat and
     web. Unset: the Service Bus bridge when Service Bus is configured, no other."""
 
+    domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """`FLEET_DOMAINS=demo,tickets`: the installed domains that run (entry points `fleet.domains`,
+    handlers/domains.py). Unset: every installed domain."""
+
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:
@@ -261,6 +274,35 @@ class Settings(BaseSettings):
         if parts.scheme not in ("https", "http", "file"):
             raise ValueError("must be an https:// or file:// URL")
         return value
+
+    @field_validator("trace_url")
+    @classmethod
+    def _trace_link_template(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if "{trace_id}" not in value:
+            raise ValueError("must contain {trace_id}, where the trace id goes")
+        try:
+            value.format(trace_id="0" * 32)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{trace_id}} may be in braces ({exc!r})") from None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("rabbitmq_management_url")
+    @classmethod
+    def _management_api(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL of the management API")
+        return value
+
+    def trace_link(self, trace_id: str) -> str | None:
+        """The trace viewer's page of `trace_id`, when FLEET_TRACE_URL is set."""
+        return self.trace_url.format(trace_id=trace_id) if self.trace_url else None
 
     @property
     def graph_token_issuers(self) -> tuple[str, ...]:
@@ -315,6 +357,13 @@ class Settings(BaseSettings):
         if self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return "redis://127.0.0.1:6379/0"
+
+    @field_validator("domains", mode="before")
+    @classmethod
+    def _parse_domains(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return [name.strip() for name in value.split(",") if name.strip()]
 
     @field_validator("up_bridges", mode="before")
     @classmethod

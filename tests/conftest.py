@@ -62,3 +62,17 @@ def redis_url() -> Iterator[str]:
             return
         client.close()
     pytest.fail("every Redis logical database 1-15 is held by another test run")
+
+
+@pytest.fixture
+def fresh_database() -> Iterator[str]:
+    """A database of its own, never migrated (the session's is migrated, and shared by its tests)."""
+    require("postgres")
+    name = f"fleet_fresh_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from engine.dispatch import Dispatcher
 from engine.effects import Effects, check_wiring
+from handlers.domains import Domain, enabled_domains, installed_domains
 from handlers.orders.ports import OrderDeadlines
 from handlers.ports import Clock, Publisher
 from handlers.registry import Registry
@@ -38,6 +40,9 @@ from infra.publisher import CeleryPublisher
 from infra.settings import Settings
 from infra.slots import RedisSlots
 from infra.throttle import RedisGate
+from infra.tracing.messaging import tracer_for
+from infra.tracing.setup import instrument_engine
+from schedules.beat import beat_schedule
 from workers.wiring.domains import Domains
 from workers.wiring.ingress import IngressChecks
 from workers.wiring.stores import Stores
@@ -57,6 +62,8 @@ class Fleet:
     redis: redis.Redis
     worker_scope: str = ""
     """The worker whose pool processes share downstream slots: its host and main pid."""
+    enabled: Sequence[Domain] = ()
+    """The domains that run here (FLEET_DOMAINS): their ports are wired into the dispatcher."""
 
     @cached_property
     def stores(self) -> Stores:
@@ -64,7 +71,7 @@ class Fleet:
 
     @cached_property
     def domains(self) -> Domains:
-        return Domains(self.settings, self.engine, self.redis)
+        return Domains(self.settings, self.engine, self.redis, self.enabled)
 
     @cached_property
     def ingress(self) -> IngressChecks:
@@ -112,6 +119,7 @@ class Fleet:
             queue_prefix=self.settings.queue_prefix,
             declare_queues=not self.settings.broker_is_redis,
             arrivals=self.arrivals,
+            stamp_due_time=not self.settings.broker_is_redis,
         )
 
     @cached_property
@@ -150,6 +158,7 @@ class Fleet:
         insert_ports = self.domains.insert_ports()
         check_wiring(self.registry, services, transaction_ports, insert_ports)
         stores = self.stores
+        tracer = tracer_for(self.publisher.system, self.registry, self.settings.queue_prefix)
         effects = Effects(
             registry=self.registry,
             transactions=stores.transactions,
@@ -162,6 +171,7 @@ class Fleet:
             insert_ports=insert_ports,
             guarded=stores.guarded_writes,
             deadline=claim_deadline,
+            tracer=tracer,
         )
         return Dispatcher(
             registry=self.registry,
@@ -177,6 +187,7 @@ class Fleet:
             recorder=PrometheusRecorder(),
             history=stores.history_writer,
             history_mode=self.settings.history,
+            tracer=tracer,
         )
 
     @cached_property
@@ -215,23 +226,33 @@ class Runtime:
         from workers.celery_app import make_app
 
         self.settings = settings
-        self.registry = registry or Registry().with_leases(settings.claim_leases)
+        installed = installed_domains()
+        self.domains = enabled_domains(settings.domains, installed)
+        self.registry = registry or Registry.for_domains(self.domains).with_leases(settings.claim_leases)
+        self.beat_schedule = beat_schedule(self.domains)
+        # Every installed domain's, enabled or not: a domain switched off keeps its tables, and
+        # the database's revision of its branch stays one the migrations know.
+        self.migrations = [domain.migrations for domain in installed.values() if domain.migrations]
+        """The installed domains' alembic version locations (infra/migrate.py)."""
         self._fleet: Fleet | None = None
         self._pid = os.getpid()
         # Made in the worker's main process: its pool processes, forked from it, share its slots.
         self.worker_scope = f"{socket.gethostname()}:{self._pid}"
-        self.app = make_app(settings, self.registry, self.fleet)
+        self.app = make_app(settings, self.registry, self.fleet, self.beat_schedule)
 
     def fleet(self) -> Fleet:
         if self._fleet is None or self._pid != os.getpid():
             self._after_fork()
+            engine = make_engine(self.settings.database_url)
+            instrument_engine(engine)  # its statements as spans, when this process exports them
             self._fleet = Fleet(
                 settings=self.settings,
                 registry=self.registry,
                 app=self.app,
-                engine=make_engine(self.settings.database_url),
+                engine=engine,
                 redis=redis.Redis.from_url(self.settings.coordination_url),
                 worker_scope=self.worker_scope,
+                enabled=self.domains,
             )
         return self._fleet
 

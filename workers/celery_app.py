@@ -12,7 +12,6 @@ import celeryconfig
 from handlers.registry import Registry
 from infra.leases import lease_step, sweep_interval
 from infra.settings import Settings
-from schedules.beat import BEAT_SCHEDULE
 from tasks.handle import register_route_task
 from tasks.maintenance import register_maintenance_tasks
 from tasks.orders import register_order_tasks
@@ -24,7 +23,12 @@ from workers.consumer import StrayEntrySink, dead_lettering_consumer
 MAINTENANCE_QUEUE = "fleet.maintenance"
 
 
-def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskParts]) -> Celery:
+def make_app(
+    settings: Settings,
+    registry: Registry,
+    fleet: Callable[[], TaskParts],
+    beat_schedule: dict[str, dict[str, Any]],
+) -> Celery:
     app = Celery("fleet", set_as_current=False)
     app.config_from_object(celeryconfig)
     transport_options: dict[str, Any]
@@ -62,7 +66,7 @@ def make_app(settings: Settings, registry: Registry, fleet: Callable[[], TaskPar
         worker_prefetch_multiplier=max(settings.prefetch_multiplier, settings.consume_batch),
         worker_concurrency=settings.worker_concurrency,
         worker_send_task_events=settings.task_events,
-        beat_schedule=BEAT_SCHEDULE,
+        beat_schedule=beat_schedule,
         worker_consumer=dead_lettering_consumer(lambda: fleet().dead_letters),
         task_default_queue=prefix + MAINTENANCE_QUEUE,
         task_routes={

@@ -44,6 +44,9 @@ def worker(ctx: Context, queues: str | None, concurrency: int | None, hostname: 
     runtime = ctx.runtime
     logging.getLogger("fleet").info("worker on %s", runtime.describe())
     argv = ["worker", f"--loglevel={runtime.settings.log_level}", "--without-mingle", "--without-gossip"]
+    if runtime.settings.log_format == "json":
+        argv.insert(0, "--quiet")  # no banner: every line of the log is a JSON object
+        worker_hooks.say_as_json()
     argv += [f"--queues={queues or ','.join(q.name for q in runtime.app.conf.task_queues)}"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
@@ -73,14 +76,18 @@ def web(ctx: Context) -> None:
 
     import uvicorn
 
+    from infra.tracing import setup as tracing
     from workers.web import make_web_app
 
     settings = ctx.runtime.settings
-    app = make_web_app(ctx.runtime)
+    tracing.configure("fleet-web")
+    app = tracing.instrument_asgi(make_web_app(ctx.runtime))
     # What startup built (modules, the Graph SDK's classes) lives as long as the process: kept out
     # of the collector, a full collection no longer stalls requests for a tenth of a second.
     gc.freeze()
-    uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="warning")
+    # JSON logs: uvicorn's loggers left to the root logger's JSON handler, not its own text ones.
+    logging_config: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
+    uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="warning", **logging_config)
 
 
 @main.command()
@@ -91,7 +98,7 @@ def up(ctx: Context) -> None:
     from workers.console.sign_in_link import LOOPBACK, link, new_token
     from workers.supervisor import run_all
 
-    upgrade(ctx.runtime.fleet().engine)
+    upgrade(ctx.runtime.fleet().engine, locations=ctx.runtime.migrations)
     settings = ctx.runtime.settings
     if not settings.console_users and not settings.console_trusted_header and settings.web_host in LOOPBACK:
         # A newcomer sees the console without configuring users; the web child reads the token.
@@ -110,11 +117,14 @@ def db() -> None:
 @db.command("upgrade")
 @pass_context
 def db_upgrade(ctx: Context) -> None:
-    """Apply the schema migrations."""
-    from infra.migrate import current, upgrade
+    """Apply the schema migrations: the core's and those of the enabled domains (FLEET_DOMAINS)."""
+    from infra.migrate import UnknownRevision, current, upgrade
 
     engine = ctx.runtime.fleet().engine
-    upgrade(engine)
+    try:
+        upgrade(engine, locations=ctx.runtime.migrations)
+    except UnknownRevision as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"database at revision {current(engine)}")
 
 
@@ -143,7 +153,10 @@ def publish(
 
     All events are checked first; if any is invalid, none is sent and every problem is listed.
     """
+    from infra.tracing import setup as tracing
+
     settings = ctx.runtime.settings
+    tracing.configure("fleet-cli")  # its `send` span goes out as the command exits
     fleet = ctx.runtime.fleet()
     if path is not None:
         events, problems = _read_events(path.read(), settings.max_event_bytes, fleet.registry)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from infra.schedules.state import ScheduleState
 from infra.schedules.store import SqlSchedules
-from schedules.beat import BEAT_SCHEDULE
 from schedules.jobs import Job, ScheduleError, load_jobs, unknown_targets, with_overrides
 
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ def jobs_in_force(
     """Every job beat fires now, checked (`ScheduleError` names the job at fault); `overrides`
     stands for the stored runtime schedules, to check a change before it is stored."""
     stored = schedule_store(runtime).overrides() if overrides is None else overrides
-    jobs = load_jobs(BEAT_SCHEDULE, with_overrides(runtime.settings.schedules, stored))
+    jobs = load_jobs(runtime.beat_schedule, with_overrides(runtime.settings.schedules, stored))
     if check:
         check_targets(runtime, jobs)
     return jobs
@@ -63,7 +62,7 @@ def change_schedule(
     """Add, change (`set`) or remove a configured job, stored durably with its audit entry (by
     `actor` in `role`); beat picks the change up at its next tick. Refused (`ScheduleError`) if it
     would leave any job unable to run."""
-    if name in BEAT_SCHEDULE:
+    if name in runtime.beat_schedule:
         raise ScheduleError(f"schedule {name!r} is built into the code: pause it instead")
     if not name or len(name) > 200 or any(char.isspace() for char in name):
         raise ScheduleError(f"schedule {name!r}: a name is 1-200 characters without spaces")

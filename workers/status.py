@@ -11,13 +11,26 @@ from typing import TYPE_CHECKING, Any
 from engine.records import Filter
 from handlers.registry import describe
 from infra.metrics.schedules import ScheduleCollector
+from infra.rabbitmq_management import QueueStats, RabbitManagement, vhost_of
 from workers.schedules import jobs_in_force, schedule_state
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime
 
 
+def rabbit_management(runtime: Runtime) -> RabbitManagement | None:
+    """RabbitMQ's management API, when the broker is RabbitMQ and FLEET_RABBITMQ_MANAGEMENT_URL is set."""
+    url = runtime.settings.rabbitmq_management_url
+    if url is None or runtime.settings.broker_is_redis:
+        return None
+    return RabbitManagement(url.get_secret_value(), vhost_of(runtime.settings.broker_url))
+
+
 def queue_depths(runtime: Runtime) -> dict[str, int]:
+    names = [queue.name for queue in runtime.app.conf.task_queues]
+    if (management := rabbit_management(runtime)) is not None:
+        stats = management.queues()
+        return {name: stats[name].ready if name in stats else 0 for name in names}
     depths: dict[str, int] = {}
     with runtime.app.connection_for_read() as connection:
         channel: Any = connection.default_channel
@@ -31,10 +44,13 @@ def queue_depths(runtime: Runtime) -> dict[str, int]:
 
 
 def oldest_ages(runtime: Runtime, now: float) -> dict[str, float]:
-    """Redis broker: how long the oldest message of each queue has been due (kombu pushes on the
-    left and pops on the right, so the oldest is at index -1). RabbitMQ cannot be peeked."""
+    """How long the oldest message of each queue has been due. Redis: read from the message at
+    the queue's tail (kombu pushes on the left and pops on the right). RabbitMQ cannot be peeked:
+    its management API's head message timestamp, when configured; else no ages."""
     if not runtime.settings.broker_is_redis:
-        return {}
+        management = rabbit_management(runtime)
+        names = [queue.name for queue in runtime.app.conf.task_queues]
+        return {} if management is None else head_ages(management.queues(), names, now)
     client = runtime.fleet().stores.broker_redis
     names = [queue.name for queue in runtime.app.conf.task_queues]
     pipe = client.pipeline(transaction=False)
@@ -51,6 +67,25 @@ def oldest_ages(runtime: Runtime, now: float) -> dict[str, float]:
     return ages
 
 
+def outbox_oldest_age(runtime: Runtime, now: float) -> float:
+    """How long the oldest unpublished follow-up has waited: lag, which a count cannot show."""
+    oldest = runtime.fleet().outbox.oldest_created_at()
+    return 0.0 if oldest is None else max(0.0, now - oldest)
+
+
+def head_ages(stats: dict[str, QueueStats], names: list[str], now: float) -> dict[str, float]:
+    """Each queue's head message age: 0 when empty; left out when its head carries no timestamp
+    (a message some other producer sent)."""
+    ages: dict[str, float] = {}
+    for name in names:
+        queue = stats.get(name)
+        if queue is None or queue.ready == 0:
+            ages[name] = 0.0
+        elif queue.head_timestamp is not None:
+            ages[name] = max(0.0, now - queue.head_timestamp)
+    return ages
+
+
 def metric_probes(runtime: Runtime) -> dict[str, Callable[[], Any]]:
     """The readers of the state behind the scrape-time gauges (infra/metrics/fleet.py
     FleetStateCollector), each run on its own so one store down costs only its gauges."""
@@ -64,7 +99,12 @@ def metric_probes(runtime: Runtime) -> dict[str, Callable[[], Any]]:
             "archived": 0,
             **fleet.dead_letters.counts_by_status(),
         },
+        "dead_letter_oldest_age": lambda: {
+            queue: max(0.0, time.time() - failed.timestamp())
+            for queue, failed in fleet.dead_letters.oldest_dead_by_queue().items()
+        },
         "outbox": fleet.outbox.backlog,
+        "outbox_oldest_age": lambda: outbox_oldest_age(runtime, time.time()),
         "workers": lambda: len(fleet.stores.heartbeats.online()),
         "history_dropped": fleet.stores.dropped_history.total,
     }

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 
 def make_web_app(runtime: Runtime) -> Starlette:
+    """The app; `fleet web` serves it with an HTTP server span per request when it exports
+    traces (infra/tracing/setup.py `instrument_asgi`)."""
+
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -32,7 +35,7 @@ def make_web_app(runtime: Runtime) -> Starlette:
 
         def database() -> None:
             ping(fleet.engine)
-            if missing := missing_revision(fleet.engine):
+            if missing := missing_revision(fleet.engine, runtime.migrations):
                 checks["schema"] = missing
 
         def broker() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -69,6 +70,26 @@ EVENTS_PER_TRANSACTION = Histogram(
     ["handler"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),
 )
+LAST_EVENT = Gauge(
+    "fleet_last_event_timestamp_seconds",
+    "Unix time a worker last handled an event of the type (it took effect), for alerts on a type "
+    "that stops arriving.",
+    ["type"],
+    multiprocess_mode="max",  # the latest across pool processes, kept after one exits
+)
+REDELIVERIES = Counter(
+    "fleet_redeliveries",
+    "Messages a worker received that the broker had delivered before (a dead worker's, mostly).",
+    ["queue"],
+)
+
+
+def count_redelivery(delivery_info: Mapping[str, Any]) -> None:
+    """Count a message the broker flags as handed out before: RabbitMQ when it requeued a closed
+    channel's unacked messages, Redis when kombu restored an expired lease's or a stopping
+    worker's (both set `redelivered` in the delivery info, infra/leases.py)."""
+    if delivery_info.get("redelivered") is True:
+        REDELIVERIES.labels(str(delivery_info.get("routing_key") or "?")).inc()
 
 
 class PrometheusRecorder:
@@ -96,6 +117,8 @@ class PrometheusRecorder:
         for outcome, count in counts.items():
             if count:
                 EVENTS_PROCESSED.labels(event_type, handler, queue, outcome).inc(count)
+        if counts.get("handled"):
+            LAST_EVENT.labels(event_type).set(time.time())
         HANDLER_DURATION.labels(handler).observe(seconds)
         EVENTS_IN_PROGRESS.labels(handler).dec(running)
 
@@ -134,7 +157,19 @@ class FleetStateCollector(Collector):
         )
         yield _family("fleet_dead_letters", "Dead letters by status.", "status", state.get("dead_letters"))
         yield _family(
+            "fleet_dead_letter_oldest_age_seconds",
+            "Seconds since the oldest dead letter still waiting for an operator failed for good, per queue.",
+            "queue",
+            state.get("dead_letter_oldest_age"),
+        )
+        yield _family(
             "fleet_outbox_backlog", "Follow-up events not yet published.", None, state.get("outbox")
+        )
+        yield _family(
+            "fleet_outbox_oldest_age_seconds",
+            "Seconds the oldest follow-up event not yet published has waited in the outbox (0 when empty).",
+            None,
+            state.get("outbox_oldest_age"),
         )
         yield _family(
             "fleet_workers_online", "Worker processes with a fresh heartbeat.", None, state.get("workers")

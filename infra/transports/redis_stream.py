@@ -2,7 +2,8 @@
 stream bridge reads with (`XREADGROUP`, `XAUTOCLAIM`, `XACK`).
 
 Wire format, for producers in any language: one stream entry per event, its field `event`
-holding the CloudEvent in JSON structured mode (UTF-8).
+holding the CloudEvent in JSON structured mode (UTF-8), and its field `traceparent` (optional,
+W3C Trace Context) the event's creation context when the event carries none itself.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import redis
 from handlers.contracts import check_event
 from handlers.envelope import Event, check_size
 from handlers.registry import Registry
+from infra.tracing import conventions
+from infra.tracing.messaging import sending
 
 log = logging.getLogger("fleet.redis_stream")
 EVENT_FIELD = b"event"
+TRACEPARENT_FIELD = b"traceparent"
 _PIPELINE_CHUNK = 1000
 
 
@@ -41,15 +45,19 @@ class RedisStreamProducer:
         Raises `InvalidEvent` (handlers/contracts.py), `UnknownEventType` or `EventTooLarge`
         before appending anything.
         """
-        bodies = []
-        for event in events:
-            check_event(self._registry.route_for(event.type), event)
-            bodies.append(check_size(event, self._max_event_bytes))
-        for start in range(0, len(bodies), _PIPELINE_CHUNK):
-            with self._client.pipeline(transaction=False) as pipe:
-                for body in bodies[start : start + _PIPELINE_CHUNK]:
-                    pipe.xadd(self._stream, {EVENT_FIELD: body}, maxlen=self._maxlen, approximate=True)
-                pipe.execute()
+        with sending(events, conventions.REDIS, lambda: self._stream) as traced:
+            entries = []
+            for event in traced:
+                check_event(self._registry.route_for(event.type), event)
+                entry = {EVENT_FIELD: check_size(event, self._max_event_bytes)}
+                if event.traceparent:
+                    entry[TRACEPARENT_FIELD] = event.traceparent.encode()
+                entries.append(entry)
+            for start in range(0, len(entries), _PIPELINE_CHUNK):
+                with self._client.pipeline(transaction=False) as pipe:
+                    for fields in entries[start : start + _PIPELINE_CHUNK]:
+                        pipe.xadd(self._stream, fields, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+                    pipe.execute()
         return [event.id for event in events]
 
 
@@ -58,6 +66,8 @@ class StreamEntry:
     entry_id: bytes
     body: bytes | None
     """The `event` field; None when the entry has none."""
+    traceparent: str | None = None
+    """The `traceparent` field: the creation context of an event that carries none."""
 
 
 class RedisStreamGroup:
@@ -140,7 +150,12 @@ class RedisStreamGroup:
 
 
 def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> StreamEntry:
-    return StreamEntry(entry_id=entry_id, body=fields.get(EVENT_FIELD))
+    traceparent = fields.get(TRACEPARENT_FIELD)
+    return StreamEntry(
+        entry_id=entry_id,
+        body=fields.get(EVENT_FIELD),
+        traceparent=_text(traceparent) if traceparent else None,
+    )
 
 
 def _text(value: bytes | str) -> str:

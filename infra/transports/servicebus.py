@@ -4,7 +4,8 @@ dead-letter sub-queue view, over the process's one client (infra/transports/serv
 Wire format: one message per event, the CloudEvent in JSON structured mode as the body
 (content type `application/cloudevents+json`), `message_id` = the event id (so the service's
 duplicate detection drops a resend), `session_id` = the event's `partitionkey` extension (the
-ordering key), `subject` = the event type.
+ordering key), `subject` = the event type, and the application properties `traceparent` and
+`Diagnostic-Id` (W3C Trace Context, as Azure's SDKs read it) = the event's creation context.
 """
 
 from __future__ import annotations
@@ -21,10 +22,15 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 from handlers.contracts import check_event
 from handlers.envelope import Event, check_size
 from handlers.registry import Registry
+from infra.tracing import conventions
+from infra.tracing.messaging import sending
 from infra.transports.servicebus_client import ServiceBusConnection
 
 CONTENT_TYPE = "application/cloudevents+json"
 PEEK_PAGE = 100
+
+
+TRACE_PROPERTIES = ("traceparent", "Diagnostic-Id")
 
 
 def as_message(event: Event, body: bytes) -> ServiceBusMessage:
@@ -34,7 +40,19 @@ def as_message(event: Event, body: bytes) -> ServiceBusMessage:
         session_id=event.partitionkey,
         content_type=CONTENT_TYPE,
         subject=event.type,
+        application_properties=(
+            dict.fromkeys(TRACE_PROPERTIES, event.traceparent) if event.traceparent else None
+        ),
     )
+
+
+def traceparent_of(message: Any) -> str | None:
+    """A received message's `traceparent` or `Diagnostic-Id` application property, if any."""
+    for key, value in (getattr(message, "application_properties", None) or {}).items():
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        if name in TRACE_PROPERTIES and value:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
 
 
 class ServiceBusPublisher:
@@ -60,9 +78,14 @@ class ServiceBusPublisher:
         before sending anything.
         """
         messages = []
-        for event in events:
-            check_event(self._registry.route_for(event.type), event)
-            messages.append(as_message(event, check_size(event, self._max_event_bytes)))
+        with sending(events, conventions.SERVICEBUS, lambda: self._queue) as traced:
+            for event in traced:
+                check_event(self._registry.route_for(event.type), event)
+                messages.append(as_message(event, check_size(event, self._max_event_bytes)))
+            self._send(messages, at)
+        return [event.id for event in events]
+
+    def _send(self, messages: list[ServiceBusMessage], at: datetime | None) -> None:
         with self._connection.sender(self._queue) as sender:  # kept open: one connection for all
             if at is not None:
                 sender.schedule_messages(messages, at)
@@ -77,7 +100,6 @@ class ServiceBusPublisher:
                         batch.add_message(message)
                 if len(batch):
                     sender.send_messages(batch)
-        return [event.id for event in events]
 
 
 @dataclass(frozen=True, slots=True)

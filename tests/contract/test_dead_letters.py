@@ -27,23 +27,6 @@ def letter(event_id: str, error_type: str = "RetryableError", **changes: object)
     return DeadLetter(**{**fields, **changes})  # type: ignore[arg-type]
 
 
-def test_the_same_event_failing_again_updates_its_letter(store_engine: Engine) -> None:
-    store = SqlDeadLetters(store_engine)
-    store.add(letter("e1", attempts=3))
-    first = store.find(Filter())[0]
-    store.mark_replayed([first.id])
-    store.add(letter("e1", attempts=5, error_message="failed again"))
-    [again] = store.find(Filter(status=None))
-    assert (again.id, again.attempts, again.status, again.error_message) == (
-        first.id,
-        5,
-        "dead",
-        "failed again",
-    )
-    assert again.first_failed_at == first.first_failed_at
-    assert again.replay_count == 1
-
-
 def test_filters_narrow_and_groups_count_by_fingerprint(store_engine: Engine) -> None:
     store = SqlDeadLetters(store_engine)
     for n in range(3):

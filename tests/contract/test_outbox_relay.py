@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-import pytest
 from sqlalchemy import Engine, func, insert, select
 
 from handlers.envelope import Event, new_event
@@ -62,18 +61,10 @@ def test_a_row_that_can_never_be_sent_is_quarantined_and_the_rest_are_published(
     assert letters[1].envelope == "{not json"
 
 
-def test_a_publish_that_fails_keeps_every_row(engine: Engine) -> None:
-    write_rows(engine, [demo("kept-1"), demo("kept-2")])
-
-    def broker_down(events: Sequence[Event]) -> None:
-        raise ConnectionError("broker down")
-
-    with pytest.raises(ConnectionError):
-        SqlOutbox(engine).relay(time.time(), routable, broker_down, SqlDeadLetters(engine))
-    assert rows_left(engine) == 2
-
-
 def test_two_relays_at_once_never_publish_a_row_twice(engine: Engine) -> None:
+    """PostgreSQL only: two relays keep apart by `FOR UPDATE SKIP LOCKED` row locks, which SQLite
+    lacks (it serialises writers per database; run one relay there) and the in-memory outbox
+    needs no lock for (one process, one lock)."""
     write_rows(engine, [demo(f"row-{n}") for n in range(300)])
     published: Counter[str] = Counter()
     lock = threading.Lock()

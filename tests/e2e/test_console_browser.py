@@ -33,7 +33,7 @@ def test_an_operator_replays_a_group_of_dead_letters_after_fixing_the_cause(
 ) -> None:
     fut = fleet_under_test
     worker = fut.start_worker()
-    bank_down = fut.fleet.domains.downstream.key("bank")
+    bank_down = fut.fleet.domains.port("downstream").key("bank")
     fut.redis.set(bank_down, "1")
     sign_in(page, console)
 

@@ -59,7 +59,7 @@ class Peer:
 @pytest.fixture
 def peers(fleet_under_test: FleetUnderTest) -> Iterator[list[Peer]]:
     fut = fleet_under_test
-    started = [Peer(fut.env["FLEET_REDIS_URL"], fut.fleet.domains.cache.namespace) for _ in range(2)]
+    started = [Peer(fut.env["FLEET_REDIS_URL"], fut.fleet.domains.port("cache").namespace) for _ in range(2)]
     yield started
     for peer in started:
         peer.close()
@@ -69,7 +69,7 @@ def test_an_invalidation_event_empties_redis_and_both_first_tiers(
     fleet_under_test: FleetUnderTest, peers: list[Peer]
 ) -> None:
     fut = fleet_under_test
-    namespace = fut.fleet.domains.cache.namespace
+    namespace = fut.fleet.domains.port("cache").namespace
     fut.redis.set(f"{namespace}:db:profile:42", "v1")
     fut.redis.set(f"{namespace}:db:profile:43", "other")
     for peer in peers:

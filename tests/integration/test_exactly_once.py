@@ -23,11 +23,13 @@ def test_1000_events_with_a_tenth_sent_twice_each_take_effect_exactly_once(
         fut.fleet.publisher.publish(stream[start : start + 50])
 
     wait_until(lambda: len(fut.deposits()) == 1000, timeout=90, what="1000 deposits")
-    wait_until(lambda: fut.redis.llen(fut.fleet.domains.receipts.key) >= 100, timeout=30, what="100 receipts")
+    wait_until(
+        lambda: fut.redis.llen(fut.fleet.domains.port("receipts").key) >= 100, timeout=30, what="100 receipts"
+    )
     counts = fut.deposits()
     assert set(counts) == {event.id for event in originals}
     assert max(counts.values()) == 1
-    receipts = [r.decode() for r in fut.redis.lrange(fut.fleet.domains.receipts.key, 0, -1)]
+    receipts = [r.decode() for r in fut.redis.lrange(fut.fleet.domains.port("receipts").key, 0, -1)]
     assert len(receipts) == 100, "one receipt per deposit that asked for one, duplicates included"
     assert len(set(receipts)) == 100
     assert fut.letters() == []

@@ -76,7 +76,7 @@ def test_a_confirmation_left_in_the_outbox_by_a_crash_arrives_once(
     (hooks / "sitecustomize.py").write_text(CRASH_AFTER_COMMIT)
     marker = tmp_path / "crashed"
     put_products(fut.engine, {"apple": (100, 10)})
-    fut.fleet.domains.cache.get_or_set("orders:c1", lambda: [], ttl=300, tags=["customer:c1:orders"])
+    fut.fleet.domains.port("cache").get_or_set("orders:c1", lambda: [], ttl=300, tags=["customer:c1:orders"])
 
     fut.start_worker(env={"PYTHONPATH": str(hooks), "CRASH_MARKER": str(marker)})
     fut.fleet.publisher.publish([placed("o1", {"apple": 3})])
@@ -89,7 +89,7 @@ def test_a_confirmation_left_in_the_outbox_by_a_crash_arrives_once(
     wait_until(lambda: announcements(fut.engine), timeout=90, what="the relayed confirmation")
     wait_until(lambda: outbox_rows(fut) == 0, timeout=30, what="an empty outbox")
     wait_until(
-        lambda: not fut.redis.exists(f"{fut.fleet.domains.cache.namespace}:k:orders:c1"),
+        lambda: not fut.redis.exists(f"{fut.fleet.domains.port('cache').namespace}:k:orders:c1"),
         timeout=30,
         what="the relayed cache invalidation",
     )

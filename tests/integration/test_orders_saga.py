@@ -55,7 +55,7 @@ def steps(fut: FleetUnderTest, order_id: str) -> list[tuple[str, str]]:
 def test_each_way_an_order_can_end(fleet_under_test: FleetUnderTest, standin: PaymentStandIn) -> None:
     fut = fleet_under_test
     put_products(fut.engine, STOCK)
-    cache = fut.fleet.domains.cache
+    cache = fut.fleet.domains.port("cache")
     cache.get_or_set("orders:c1", lambda: ["an old list"], ttl=300, tags=["customer:c1:orders"])
     fut.start_worker()
     fut.start("beat")

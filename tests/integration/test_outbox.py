@@ -41,8 +41,10 @@ def test_follow_ups_are_published_right_after_commit_and_leave_no_outbox_rows(
     fut = fleet_under_test
     fut.start_worker()  # no beat: the worker itself must publish the follow-up
     fut.fleet.publisher.publish([deposit("with-receipt", email="someone@example.com")])
-    wait_until(lambda: fut.redis.llen(fut.fleet.domains.receipts.key) == 1, timeout=30, what="the receipt")
-    receipt = json.loads(fut.redis.lindex(fut.fleet.domains.receipts.key, 0))
+    wait_until(
+        lambda: fut.redis.llen(fut.fleet.domains.port("receipts").key) == 1, timeout=30, what="the receipt"
+    )
+    receipt = json.loads(fut.redis.lindex(fut.fleet.domains.port("receipts").key, 0))
     assert receipt == {
         "to": "someone@example.com",
         "text": "1 deposited to acc-1",

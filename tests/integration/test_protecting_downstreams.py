@@ -30,11 +30,11 @@ def test_an_open_breaker_holds_events_through_an_outage_instead_of_dead_letterin
 ) -> None:
     fut = fleet_under_test
     worker = fut.start_worker(concurrency=2)
-    fut.redis.set(fut.fleet.domains.downstream.key("bank"), 1)
+    fut.redis.set(fut.fleet.domains.port("downstream").key("bank"), 1)
     fut.fleet.publisher.publish([flaky(f"held-{n}", needs="bank") for n in range(30)])
     worker.wait_for_log("circuit opened", timeout=30)
     time.sleep(4)  # an outage of two cooldowns: without the breaker, every event would be dead by now
-    fut.redis.delete(fut.fleet.domains.downstream.key("bank"))
+    fut.redis.delete(fut.fleet.domains.port("downstream").key("bank"))
 
     wait_until(lambda: len(fut.deposits()) + len(fut.letters()) == 30, timeout=60, what="every event settled")
     assert len(fut.letters()) <= 5, (

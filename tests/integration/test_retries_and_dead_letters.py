@@ -77,13 +77,13 @@ def test_a_dead_letter_replayed_after_the_cause_is_fixed_takes_effect_once(
 ) -> None:
     fut = fleet_under_test
     fut.start_worker()
-    fut.redis.set(fut.fleet.domains.downstream.key("bank"), 1)  # the bank is down
+    fut.redis.set(fut.fleet.domains.port("downstream").key("bank"), 1)  # the bank is down
     fut.fleet.publisher.publish([flaky("outage-1", needs="bank"), flaky("outage-2", needs="bank")])
     wait_until(lambda: len(fut.letters()) == 2, timeout=30, what="two dead letters")
     fingerprints = {letter.fingerprint for letter in fut.letters()}
     assert len(fingerprints) == 1, "the same cause makes one failure group"
 
-    fut.redis.delete(fut.fleet.domains.downstream.key("bank"))  # the bank is back
+    fut.redis.delete(fut.fleet.domains.port("downstream").key("bank"))  # the bank is back
     result = fut.cli("dlq", "replay", "--fingerprint", fingerprints.pop())
     assert result.returncode == 0, result.stderr
     assert "replayed 2" in result.stdout

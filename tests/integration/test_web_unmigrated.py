@@ -3,38 +3,19 @@ what it can, counting the readers that failed."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
 
-from infra.db import make_engine
 from infra.migrate import head
 from tests.integration.conftest import FleetUnderTest
 from tests.support.ingress import start_web
-from tests.support.services import POSTGRES_ADMIN_URL
 
 
 @pytest.fixture
 def broker_url(redis_url: str) -> str:
     """Redis only: what is under test is the web process's reading of the database."""
     return redis_url
-
-
-@pytest.fixture
-def fresh_database() -> Iterator[str]:
-    """A database of its own, never migrated."""
-    name = f"fleet_fresh_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def samples(body: str, name: str) -> dict[str, float]:

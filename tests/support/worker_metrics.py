@@ -37,3 +37,26 @@ def events_per_transaction(port: int) -> tuple[float, float, float]:
             elif sample.name == "fleet_events_per_transaction_sum":
                 total += sample.value
     return count, single, total
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_samples(text: str) -> Samples:
+    """Every sample of a Prometheus text page, by name and labels."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def scrape(port: int) -> Samples:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return parse_samples(response.read().decode())
+
+
+def series(samples: Samples, name: str, **labels: str) -> list[float]:
+    """The values of every series of `name` whose labels include `labels`."""
+    wanted = set(labels.items())
+    return [value for (found_name, found), value in samples.items() if found_name == name and wanted <= found]

@@ -17,7 +17,8 @@ from handlers.graph.notifications import handle_change_notification, handle_life
 from handlers.graph.ports import DeltaExpired, DeltaPage, OutgoingMail, Subscription, SubscriptionRequest
 from handlers.graph.resync import delta_resource, resync_resource
 from handlers.graph.subscriptions import max_lifetime, renew_subscriptions
-from schedules.beat import BEAT_SCHEDULE
+from infra.builtin_domains import GRAPH
+from schedules.beat import beat_schedule
 
 
 class FakeGraph:
@@ -346,8 +347,9 @@ def test_bad_email_commands_name_the_field(data: dict[str, Any], field: str) -> 
 
 
 def test_beat_publishes_the_renewal_and_resync_ticks() -> None:
-    assert BEAT_SCHEDULE["graph-renew-subscriptions"]["publish"] == "graph.renewal_due"
-    assert BEAT_SCHEDULE["graph-delta-resync"]["publish"] == "graph.resync_due"
+    schedule = beat_schedule([GRAPH])
+    assert schedule["graph-renew-subscriptions"]["publish"] == "graph.renewal_due"
+    assert schedule["graph-delta-resync"]["publish"] == "graph.resync_due"
 
 
 def test_the_expiry_metric_shows_the_earliest_active_subscription_per_resource() -> None:

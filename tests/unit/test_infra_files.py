@@ -239,6 +239,9 @@ def test_alert_rules_pass_promtool_and_their_unit_tests() -> None:
         "FleetGraphSubscriptionExpiring",
         "FleetScheduledJobLate",
         "FleetBridgeDisconnected",
+        "FleetOutboxLagging",
+        "FleetDeadLetterUnattended",
+        "FleetEventTypeStopped",
     }
     runbooks = (ROOT / "docs/deployment.md").read_text()
     for alert in alerts:

@@ -61,6 +61,11 @@ def test_a_countdown_longer_than_rabbitmqs_consumer_timeout_is_refused_on_rabbit
         ("FLEET_DOWNSTREAM_SLOTS", "graph=0", "at least one slot"),
         ("FLEET_GRAPH_TIMEOUT", "0", "greater than 0"),
         ("FLEET_VISIBILITY_TIMEOUT", "5", "greater than or equal to 10"),
+        ("FLEET_RABBITMQ_MANAGEMENT_URL", "amqp://guest:guest@rabbit:5672", "management API"),
+        ("FLEET_TRACE_URL", "http://jaeger:16686/trace/", "must contain {trace_id}"),
+        ("FLEET_TRACE_URL", "javascript:alert(1)//{trace_id}", "http:// or https://"),
+        ("FLEET_TRACE_URL", "ftp://traces/{trace_id}", "http:// or https://"),
+        ("FLEET_TRACE_URL", "http://tempo/{trace_id}/{span}", "only {trace_id}"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(
@@ -88,3 +93,14 @@ def test_a_queue_prefix_is_separated_from_the_queue_name(prefix: str, queue: str
     settings = Settings(queue_prefix=prefix)
     assert settings.queue_name("fleet.demo") == queue
     assert Settings(queue_prefix=settings.queue_prefix).queue_prefix == settings.queue_prefix
+
+
+def test_a_trace_url_template_puts_the_trace_id_in_its_place() -> None:
+    grafana = (
+        "https://grafana.example/explore?left=%7B%22queries%22:%5B%7B%22query%22:%22{trace_id}%22%7D%5D%7D"
+    )
+    settings = Settings(trace_url=grafana)
+    assert settings.trace_link("0af7651916cd43dd8448eb211c80319c") == grafana.replace(
+        "{trace_id}", "0af7651916cd43dd8448eb211c80319c"
+    )
+    assert Settings().trace_link("0af7651916cd43dd8448eb211c80319c") is None

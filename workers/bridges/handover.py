@@ -25,6 +25,7 @@ from handlers.errors import InvalidEvent, PermanentError
 from handlers.registry import Registry, Route
 from infra.dead_letters import readable_body
 from infra.publisher import MAX_MESSAGE_BYTES, CeleryPublisher
+from infra.tracing.messaging import creation_context
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +52,9 @@ class HandOver:
         self._max_event_bytes = max_event_bytes
         self._batch_size = batch_size
 
-    def check(self, body: bytes | None) -> Checked | PermanentError:
-        """The body as a routable event, or the reason it is poison."""
+    def check(self, body: bytes | None, traceparent: str | None = None) -> Checked | PermanentError:
+        """The body as a routable event, or the reason it is poison. `traceparent`: the creation
+        context the transport carried beside the body, given to an event that has none."""
         if body is None:
             return InvalidEvent("", "the message carries no event")
         try:
@@ -61,6 +63,9 @@ class HandOver:
             check_event(route, event)
         except PermanentError as exc:
             return exc
+        if traceparent and not event.traceparent and creation_context(traceparent) is not None:
+            text = event.model_copy(update={"traceparent": traceparent}).to_json().decode()
+            return Checked(route=route, text=text, key=event.key)
         return Checked(route=route, text=body.decode(), key=event.key)
 
     def send(self, events: Sequence[Checked]) -> None:

@@ -83,7 +83,7 @@ class RedisStreamBridge:
         valid: list[Checked] = []
         poison: list[tuple[StreamEntry, PermanentError]] = []
         for entry in entries:
-            checked = self._hand_over.check(entry.body)
+            checked = self._hand_over.check(entry.body, entry.traceparent)
             if isinstance(checked, Checked):
                 valid.append(checked)
             else:

@@ -28,7 +28,7 @@ from handlers.registry import Idempotency
 from infra.failures import INFRASTRUCTURE_FAILURES
 from infra.metrics.bridges import BRIDGE_CONNECTED, BRIDGE_MESSAGES
 from infra.transports.effects import SqlEffects
-from infra.transports.servicebus import body_of
+from infra.transports.servicebus import body_of, traceparent_of
 from infra.transports.servicebus_receiver import (
     SERVICEBUS_FAILURES,
     Connection,
@@ -111,7 +111,7 @@ class ServiceBusBridge:
         valid: list[tuple[Any, Checked]] = []
         poison: list[tuple[Any, PermanentError]] = []
         for message in messages:
-            checked = self._hand_over.check(body_of(message))
+            checked = self._hand_over.check(body_of(message), traceparent_of(message))
             if isinstance(checked, Checked):
                 valid.append((message, checked))
             else:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import getpass
-import logging
 
 import click
 import pydantic
 
+from handlers.domains import UnknownDomain
+from infra import logs
 from infra.audit import SqlAuditLog
 from infra.settings import Settings
 from workers.bootstrap import Runtime
@@ -32,10 +33,11 @@ class Context:
                     for e in exc.errors()
                 ]
                 raise click.ClickException("invalid settings:\n" + "\n".join(lines)) from None
-            logging.basicConfig(
-                level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-            )
-            self._runtime = Runtime(settings)
+            logs.configure(settings.log_level, settings.log_format)
+            try:
+                self._runtime = Runtime(settings)
+            except UnknownDomain as exc:
+                raise click.ClickException(str(exc)) from None
         return self._runtime
 
     def record(self, action: str, target: str, detail: str = "") -> None:

@@ -78,6 +78,7 @@ def make_console(runtime: Runtime) -> Starlette:
     if secret is None:
         log.warning("console: FLEET_CONSOLE_SECRET unset; sessions end when this process restarts")
     console = Console(runtime, users, settings.console_trusted_header, _templates())
+    console.templates.env.globals["trace_link"] = settings.trace_link
 
     async def login_form(request: Request) -> Response:
         context = {"next": _safe_next(request.query_params.get("next", "")), "error": None}

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from engine.records import Filter
 from engine.replay import replay
+from handlers.trace_context import trace_id
 from workers.console.auth import User
 from workers.console.common import Console, back_to, blocking, operator, viewer
 
@@ -59,7 +60,8 @@ def routes(console: Console) -> list[Route]:
         row = await blocking(fleet().dead_letters.get, request.path_params["letter_id"])
         if row is None:
             return PlainTextResponse("no such dead letter", status_code=404)
-        return console.render(request, "dead_letter.html", {"letter": row, "envelope": _pretty(row.envelope)})
+        context = {"letter": row, "envelope": _pretty(row.envelope), "trace_id": _trace_id(row.envelope)}
+        return console.render(request, "dead_letter.html", context)
 
     @operator(console)
     async def replay_letters(request: Request, user: User, form: FormData) -> Response:
@@ -138,6 +140,16 @@ def _pretty(envelope: str) -> str:
         return json.dumps(json.loads(envelope), indent=2, ensure_ascii=False)
     except json.JSONDecodeError:
         return envelope  # an undecodable broker message, kept as it came
+
+
+def _trace_id(envelope: str) -> str | None:
+    """The letter's trace id, when its envelope is a JSON object with a valid traceparent."""
+    try:
+        decoded = json.loads(envelope)
+    except json.JSONDecodeError:
+        return None
+    traceparent = decoded.get("traceparent") if isinstance(decoded, dict) else None
+    return trace_id(traceparent) if isinstance(traceparent, str) else None
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> str:

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from schedules.beat import BEAT_SCHEDULE
 from schedules.jobs import Job, ScheduleError
 from schedules.runs import RUN_TASK, run_message
 from workers.console.auth import User
@@ -89,7 +88,8 @@ def routes(console: Console) -> list[Route]:
     @viewer(console)
     async def schedules(request: Request, user: User) -> Response:
         rows = await blocking(schedule_rows, runtime)
-        return console.render(request, "schedules.html", {"schedules": rows, "built_in": BEAT_SCHEDULE})
+        built_in = runtime.beat_schedule
+        return console.render(request, "schedules.html", {"schedules": rows, "built_in": built_in})
 
     @operator(console)
     async def schedule_action(request: Request, user: User, form: FormData) -> Response:

@@ -32,7 +32,8 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
     def publisher() -> GroupPublisher:
         # One per process, built on first request: the fleet's publisher holds broker connections.
         if not groups:
-            groups.append(GroupPublisher(runtime.fleet().loop_publisher))
+            fleet = runtime.fleet()
+            groups.append(GroupPublisher(fleet.loop_publisher, sending=fleet.producer.publisher.sending))
         return groups[0]
 
     def events() -> EventsApi:

@@ -50,6 +50,7 @@ class EventsApi:
             key = await run_in_threadpool(self.api_keys.authenticate, token)
         if key is None:
             raise Problem(401, "the API key is unknown or revoked", headers=challenge)
+        request.state.api_key_id = key.id  # counted by key (workers/ingress/http.py `measured`)
         return key
 
     def _check_routes_and_rights(self, events: list[Event], key: ApiKeyHolder) -> None:

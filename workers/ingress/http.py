@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from infra.metrics.ingress import DURATION, REQUESTS
+from infra.metrics.ingress import DURATION, REQUESTS, outcome
 
 RETRY_AFTER_SECONDS = 5
 
@@ -83,7 +83,8 @@ def measured(name: str, endpoint: Endpoint) -> Endpoint:
             response = await endpoint(request)
         except Problem as problem:
             response = problem.response()
-        REQUESTS.labels(name, str(response.status_code)).inc()
+        key_id = getattr(request.state, "api_key_id", "")  # set once a key authenticated it
+        REQUESTS.labels(name, str(response.status_code), key_id, outcome(response.status_code)).inc()
         DURATION.labels(name).observe(time.perf_counter() - started)
         return response
 

@@ -16,8 +16,10 @@ events that did reach the broker before the failure are deduplicated by their id
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from handlers.envelope import Event
@@ -38,12 +40,20 @@ class _Pending:
     done: asyncio.Future[None]
 
 
+@contextmanager
+def untraced(events: Sequence[Event]) -> Iterator[Sequence[Event]]:
+    yield events
+
+
 @dataclass
 class GroupPublisher:
     """Publishes the events of concurrent requests together; `senders` sends may run at once."""
 
     publisher: LoopPublisher
     senders: int = 2
+    sending: Callable[[Sequence[Event]], AbstractContextManager[Sequence[Event]]] = untraced
+    """The `send` span of one request's events (CeleryPublisher.sending): it gives the events
+    without a creation context its own, before they join a group."""
     _queue: list[_Pending] = field(default_factory=list)
     _wakeup: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -56,15 +66,16 @@ class GroupPublisher:
             return []
         self._start()
         assert self._wakeup is not None
-        if not self._queue and self._sending == 0:
-            # Idle: this request sends its own, sparing the turn of the loop to a sender task and
-            # back. Under load a send is nearly always under way, and requests go in groups.
-            await self._send_directly(events)
-        else:
-            pending = _Pending(events, asyncio.get_running_loop().create_future())
-            self._queue.append(pending)
-            self._wakeup.set()
-            await pending.done  # raises the send's Problem, if any
+        with self.sending(events) as traced:
+            if not self._queue and self._sending == 0:
+                # Idle: this request sends its own, sparing the turn of the loop to a sender task
+                # and back. Under load a send is nearly always under way, and requests go in groups.
+                await self._send_directly(traced)
+            else:
+                pending = _Pending(traced, asyncio.get_running_loop().create_future())
+                self._queue.append(pending)
+                self._wakeup.set()
+                await pending.done  # raises the send's Problem, if any
         EVENTS_ACCEPTED.labels(endpoint).inc(len(events))
         return [event.id for event in events]
 
@@ -87,7 +98,11 @@ class GroupPublisher:
             self._queue = []
             self._sending = 0
             self._wakeup = asyncio.Event()
-            self._tasks = [loop.create_task(self._send_forever()) for _ in range(self.senders)]
+            # Not in the context of the request that starts them: their sends are every request's.
+            self._tasks = [
+                loop.create_task(self._send_forever(), context=contextvars.Context())
+                for _ in range(self.senders)
+            ]
 
     async def _send_forever(self) -> None:
         assert self._wakeup is not None

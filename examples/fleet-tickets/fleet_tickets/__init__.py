@@ -1,0 +1,1 @@
+"""Support tickets: opened exactly once, then acknowledged."""
