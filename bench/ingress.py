@@ -204,6 +204,7 @@ def run(
     *,
     graph_rate: float = GRAPH_RATE,
     amqp: str | None = None,
+    data_check_compare: bool = False,
 ) -> int:
     """`amqp`: the fleet and `send` publish to this RabbitMQ instead of Redis."""
     with ExitStack() as stack:
@@ -257,6 +258,10 @@ def run(
             )
         )
         fleet = stack.enter_context(server("fleet", ["-m", "workers", "web"], env, logs, groups))
+        # The same web without the data check, on the same queues, to compare with.
+        unchecked = {**env, "FLEET_CHECK_DATA": "false"}
+        compared = [("nochk", ["-m", "workers", "web"], unchecked)] if data_check_compare else []
+        more = {name: stack.enter_context(server(name, argv, e, logs, groups)) for name, argv, e in compared}
         auth = {"Authorization": f"Bearer {token}"}
         single = raw_request(
             "/events",
@@ -280,7 +285,7 @@ def run(
         ]
         if graph_only:
             scenarios = scenarios[2:]
-        targets = {"no-op": noop, "lpush": lpush, "send": send, "fleet": fleet}
+        targets = {"no-op": noop, "lpush": lpush, "send": send, "fleet": fleet, **more}
         names = list(targets)
         accepted = dict.fromkeys(names, 0)
         results: dict[tuple[str, str], list[Outcome]] = {}
@@ -304,6 +309,7 @@ def run(
             }
         on_broker["lpush"] = _pushed_items(client, lpush_queue)
         client.close()
+        accepted["fleet"] += accepted.pop("nochk", 0)  # both fleet webs send to the fleet's queues
         print()
         for target, count in on_broker.items():
             print(f"{target}: items accepted (202) {accepted[target]}; on the broker {count}")
@@ -323,11 +329,23 @@ def run(
             f"  fleet / app + send (json.loads, send_task, 202): {p99['fleet'] / p99['send']:.2f}x "
             "(same durable work with stock Celery; Graph's budget is 3000 ms)"
         )
+        _print_check_cost(results, [] if graph_only or not more else scenarios[:2])
         if not graph_only:
             [batches] = results[(scenarios[1].name, "fleet")]
             rate = batches.statuses[202] * 100 / batches.elapsed
             print(f"batch ingest: {rate:.0f} events/s durably enqueued (target 10000)")
         return 0
+
+
+def _print_check_cost(results: dict[tuple[str, str], list[Outcome]], scenarios: list[Scenario]) -> None:
+    """The fleet web's rate with the data check against the one without (`nochk`)."""
+    for scenario in scenarios:
+        [on], [off] = results[(scenario.name, "fleet")], results[(scenario.name, "nochk")]
+        on_rate, off_rate = len(on.latencies) / on.elapsed, len(off.latencies) / off.elapsed
+        print(
+            f"data check, {scenario.name}: {on_rate:.0f} req/s vs {off_rate:.0f} without "
+            f"({on_rate / off_rate - 1:+.1%})"
+        )
 
 
 def _median_p99(outcomes: list[Outcome]) -> float:
@@ -350,6 +368,11 @@ def main() -> None:
     parser.add_argument(
         "--amqp", default="amqp://guest:guest@127.0.0.1:5672//", help="RabbitMQ, for --broker amqp"
     )
+    parser.add_argument(
+        "--data-check-compare",
+        action="store_true",
+        help="also a fleet web without the data check (FLEET_CHECK_DATA=false), to compare",
+    )
     args = parser.parse_args()
     try:
         sys.exit(
@@ -361,6 +384,7 @@ def main() -> None:
                 args.redis,
                 graph_rate=args.graph_rate,
                 amqp=args.amqp if args.broker == "amqp" else None,
+                data_check_compare=args.data_check_compare,
             )
         )
     except BenchError as exc:

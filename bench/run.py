@@ -93,6 +93,9 @@ class Options:
     singles: int = 0
     """Single-event messages in a throughput phase of their own (0: not run)."""
     fleet_only: bool = False
+    data_check_compare: bool = False
+    """Only the fleet's throughput through the producer, with its data check and without
+    (bench/data_check.py)."""
 
     @property
     def latency_count(self) -> int:
@@ -471,6 +474,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--singles", type=int, default=0, help="single-event messages per extra phase")
     parser.add_argument("--fleet-only", action="store_true", help="skip bare Celery, the drain and recovery")
+    parser.add_argument(
+        "--data-check-compare",
+        action="store_true",
+        help="only the fleet's batch throughput through the producer, with the data check and "
+        "without, in turn (bench/data_check.py)",
+    )
     args = parser.parse_args(argv)
     if min(args.events, args.rate, args.latency_seconds, args.repeats) <= 0:
         parser.error("--events, --rate, --latency-seconds and --repeats must be positive")
@@ -488,6 +497,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         tracing=args.tracing,
         singles=max(0, args.singles),
         fleet_only=args.fleet_only,
+        data_check_compare=args.data_check_compare,
     )
 
 
@@ -521,7 +531,8 @@ def _git(*args: str) -> str | None:
 
 
 def run(options: Options) -> Results | None:
-    """The results, or None with `--fleet-only` (the figures were printed as they came)."""
+    """The results, or None with `--fleet-only` or `--data-check-compare` (the figures were printed
+    as they came)."""
     print(
         f"fleet bench: broker {options.broker}, {options.events} items per throughput phase, latency at "
         f"{options.rate:g}/s for {options.latency_seconds:g} s\n"
@@ -540,6 +551,12 @@ def run(options: Options) -> Results | None:
             f"worker logs in {setup.log_dir}",
             flush=True,
         )
+        if options.data_check_compare:
+            from bench import data_check  # it builds on this module: imported once this one is loaded
+
+            print(f"fleet worker (concurrency {CONCURRENCY}), data check on and off:", flush=True)
+            data_check.summary(*data_check.measure(setup, deposits))
+            return None
         print(f"fleet worker (concurrency {CONCURRENCY}):", flush=True)
         fleet, fleet_latency = run_fleet(setup, deposits)
         if options.fleet_only:

@@ -25,6 +25,8 @@ from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from bench.run import Deposits, deposit
 from bench.support import BenchError, OtherLoad, Worker, fresh_database, private_redis_db, wait_for_count
 from handlers.envelope import Event
@@ -97,7 +99,7 @@ def run(events: int, servicebus_events: int, postgres: str, redis_host: str) -> 
             "SharedAccessKey=standin-key;UseDevelopmentEmulator=true;"
         )
         settings = Settings(
-            servicebus_connection_string=servicebus,
+            servicebus_connection_string=SecretStr(servicebus),
             servicebus_queue=f"bench{run_id}",
             broker_url=redis_url,
             redis_url=redis_url,

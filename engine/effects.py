@@ -38,6 +38,7 @@ from engine.ports import (
 from engine.records import EventWrites, digest
 from engine.records import Outcome as Entry
 from engine.running import running
+from handlers.contracts import parse_data
 from handlers.envelope import Event
 from handlers.ports import Clock, Publisher
 from handlers.registry import Idempotency, Registry, Route
@@ -197,6 +198,8 @@ class Effects:
         for name in _wants(route.handler):
             if name == "attempt":
                 kwargs[name] = attempt
+            elif name == "data":  # the route's model of the data; a breach is an InvalidEvent
+                kwargs[name] = parse_data(route, event.data)
             elif name in ports:
                 kwargs[name] = ports[name]
             else:
@@ -240,6 +243,10 @@ def check_wiring(
         for name in _wants(route.handler):
             in_transaction = name in transaction_ports or name in (insert_ports or {})
             tx_only = in_transaction and route.idempotency is Idempotency.TRANSACTIONAL
+            if name == "data":
+                if route.data is None:
+                    raise LookupError(f"{route.task}: handler asks for 'data', but its route has no model")
+                continue
             if name != "attempt" and name not in services and not tx_only:
                 mode = route.idempotency
                 raise LookupError(f"{route.task}: handler asks for {name!r}, not wired for {mode} routes")

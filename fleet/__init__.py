@@ -2,12 +2,15 @@
 
     import fleet
     event_id = fleet.publish("demo.deposit_recorded", {"account": "a-1", "amount": 5}, source="shop")
+    event_id = fleet.publish(DepositRecorded(account="a-1", amount=5), source="shop")  # typed
     ids = fleet.publish_events([fleet.new_event(...), ...])
     event_id = await fleet.publish_async("demo.deposit_recorded", {...}, source="shop")
     fleet.publish(..., to="redis-stream")   # or "servicebus": through a transport a bridge consumes
 
 Settings come from `FLEET_*` environment variables, read on the first call; concurrent calls
-share broker round trips (docs/publishing.md). Errors: `InvalidEvent`, `UnknownEventType`,
+share broker round trips (docs/publishing.md). An event's data is checked against its type's
+model (docs/event-contracts.md), and `dataschema` names that model's schema and version.
+Errors: `InvalidEvent` (naming the field, e.g. `data.amount`), `UnknownEventType`,
 `EventTooLarge` before anything is sent; `BrokerUnavailable` (a `PublishFailed`) after
 FLEET_PUBLISH_TIMEOUT at most when the broker does not take the events.
 """
@@ -15,12 +18,14 @@ FLEET_PUBLISH_TIMEOUT at most when the broker does not take the events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, overload
 
+from handlers.contracts import EventData, schema_uri
 from handlers.envelope import Event, new_event, parse_event
 from handlers.errors import (
     BrokerUnavailable,
@@ -35,6 +40,7 @@ from infra.publish_targets import PublishTargets
 __all__ = [
     "BrokerUnavailable",
     "Event",
+    "EventData",
     "EventTooLarge",
     "FleetError",
     "InvalidEvent",
@@ -57,22 +63,65 @@ _pool: ThreadPoolExecutor | None = None
 _pool_pid = [0]
 
 
-def _publisher(to: str) -> Any:
+def _publish_targets() -> PublishTargets:
     global _targets  # noqa: PLW0603 - one set of publishers per producer process, built on first use
     targets = _targets
     if targets is not None:
-        return targets.publisher_for(to)
+        return targets
     with _lock:
         if _targets is None:
             from infra.settings import Settings
 
             _targets = PublishTargets(Settings())
-    return _targets.publisher_for(to)
+        return _targets
 
 
+def _publisher(to: str) -> Any:
+    return _publish_targets().publisher_for(to)
+
+
+def _event(
+    type_or_data: str | EventData, data: Any, *, source: str, id: str | None, **attributes: Any
+) -> Event:
+    """The event to publish; a model names its own type, and `dataschema` names the type's schema."""
+    if isinstance(type_or_data, EventData):
+        if data is not None:
+            raise TypeError("publish a model alone: its fields are the data")
+        event_type = type_or_data.event_type
+        data = type_or_data.model_dump(mode="json", exclude_none=True)
+    else:
+        event_type = type_or_data
+    if "dataschema" not in attributes:
+        with contextlib.suppress(UnknownEventType):  # raised by the publisher, before sending
+            uri = schema_uri(_publish_targets().registry.route_for(event_type))
+            if uri is not None:
+                attributes["dataschema"] = uri
+    return new_event(event_type, data, source=source, id=id, **attributes)
+
+
+@overload
+def publish(
+    type: EventData, /, *, source: str, id: str | None = None, to: str = "celery", **attributes: Any
+) -> str: ...
+
+
+@overload
 def publish(
     type: str,
     data: Any = None,
+    /,
+    *,
+    source: str,
+    id: str | None = None,
+    to: str = "celery",
+    **attributes: Any,
+) -> str: ...
+
+
+def publish(
+    type: str | EventData,
+    data: Any = None,
+    /,
     *,
     source: str,
     id: str | None = None,
@@ -81,10 +130,13 @@ def publish(
 ) -> str:
     """Validate and send one event; returns its id once the broker holds it.
 
-    Raises `InvalidEvent` (naming the field), `UnknownEventType`, `EventTooLarge`, or
-    `BrokerUnavailable`. `to`: "celery" (the fleet's queues), "redis-stream" or "servicebus".
+    `type` is the event type with its `data`, or a model of the data alone (an `EventData`, which
+    names its type): `publish(DepositRecorded(account="a-1", amount=5), source="shop")`.
+    Raises `InvalidEvent` (naming the field, e.g. `data.amount`), `UnknownEventType`,
+    `EventTooLarge`, or `BrokerUnavailable`. `to`: "celery" (the fleet's queues), "redis-stream"
+    or "servicebus".
     """
-    event = new_event(type, data, source=source, id=id, **attributes)
+    event = _event(type, data, source=source, id=id, **attributes)
     return str(_publisher(to).publish([event])[0])
 
 
@@ -93,9 +145,29 @@ def publish_events(events: Sequence[Event], *, to: str = "celery") -> list[str]:
     return list(_publisher(to).publish(events))
 
 
+@overload
+async def publish_async(
+    type: EventData, /, *, source: str, id: str | None = None, to: str = "celery", **attributes: Any
+) -> str: ...
+
+
+@overload
 async def publish_async(
     type: str,
     data: Any = None,
+    /,
+    *,
+    source: str,
+    id: str | None = None,
+    to: str = "celery",
+    **attributes: Any,
+) -> str: ...
+
+
+async def publish_async(
+    type: str | EventData,
+    data: Any = None,
+    /,
     *,
     source: str,
     id: str | None = None,
@@ -104,7 +176,7 @@ async def publish_async(
 ) -> str:
     """`publish` for asyncio callers: the event loop goes on while the broker takes the event."""
     global _pool  # noqa: PLW0603 - made on first use, in the process that uses it
-    event = new_event(type, data, source=source, id=id, **attributes)  # invalid: raised here, at once
+    event = _event(type, data, source=source, id=id, **attributes)  # invalid: raised here, at once
     with _lock:
         if _pool is None or _pool_pid[0] != os.getpid():  # a forked child has none of the threads
             _pool = ThreadPoolExecutor(ASYNC_THREADS, thread_name_prefix="fleet-publish")

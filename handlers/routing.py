@@ -6,10 +6,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from pydantic import BaseModel
+
 from handlers.envelope import Event
 from handlers.retry import RetryPolicy
 
 Handler = Callable[..., Iterable[Event] | None]
+DataModel = type[BaseModel]
 
 
 class Idempotency(StrEnum):
@@ -47,6 +50,11 @@ class Route:
     breaker: BreakerPolicy | None = None
     lease: float = 300.0
     """Claim mode: how long a claim holds; the task's hard time limit stays below it."""
+    data: DataModel | None = None
+    """The model of the events' `data`, checked at every door (handlers/contracts.py); None takes
+    any data, as routes of domains that have no model yet."""
+    data_version: int = 1
+    """The version of `data`'s released schema (handlers/compatibility.py); bump it for a breaking change."""
 
     @property
     def name(self) -> str:

@@ -18,6 +18,7 @@ from celery import Celery
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from handlers.contracts import check_event
 from handlers.domains import enabled_domains
 from handlers.envelope import Event
 from handlers.errors import PublishFailed
@@ -67,15 +68,21 @@ class Producer:
         )
         self._group: GroupCommit[EncodedEvent] = GroupCommit(self._send_group)
         self._pid = os.getpid()
+        self.check_data = settings.check_data
+        """Off only to measure what the check costs (bench/data_check.py turns it on and off)."""
 
     def publish(self, events: Sequence[Event]) -> list[str]:
         """Validate all, then send all; the ids in order, once the broker holds every event.
 
-        Raises `InvalidEvent`, `UnknownEventType` or `EventTooLarge` before sending anything,
+        Raises `InvalidEvent` (data breaking its route's model, handlers/contracts.py),
+        `UnknownEventType` or `EventTooLarge` before sending anything,
         `BrokerUnavailable` when the broker refused, dropped or did not answer.
         """
         if os.getpid() != self._pid:
             raise RuntimeError("a Producer is not shared across fork: make one in each process")
+        if self.check_data:
+            for event in events:
+                check_event(self.registry.route_for(event.type), event)
         with self.publisher.sending(events) as traced:
             encoded = self.publisher.encode(traced)
             if encoded:

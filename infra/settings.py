@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(DEFAULT_MAX_EVENT_BYTES, ge=1024)
     batch_size: int = Field(500, ge=1, le=10_000)
     """Most events one broker message carries."""
+    check_data: bool = True
+    """Check each event's data against its type's model where it enters (the producer, POST
+    /events; docs/event-contracts.md). Off only to measure what the check costs (bench/)."""
     publish_timeout: float = Field(5.0, gt=0, le=300)
     """Seconds a producer (`fleet.publish`, `fleet publish`, the web ingress) waits on the broker
     for each step of a publish (connect, send, confirm) before it raises `BrokerUnavailable`

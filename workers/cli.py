@@ -13,13 +13,16 @@ from typing import Any
 import click
 
 from engine.records import Filter
+from handlers.contracts import check_event
 from handlers.envelope import Event, new_event, parse_event
-from handlers.errors import FleetError, InvalidEvent
+from handlers.errors import FleetError, InvalidEvent, PermanentError
+from handlers.registry import Registry
 from infra.transports import PUBLISH_TARGETS
 from workers import worker_hooks
 from workers.commands.bridge import bridge
 from workers.commands.console import console
 from workers.commands.context import Context, pass_context
+from workers.commands.events import events
 from workers.commands.graph import graph
 from workers.commands.keys import keys
 from workers.commands.orders import orders
@@ -154,8 +157,9 @@ def publish(
 
     settings = ctx.runtime.settings
     tracing.configure("fleet-cli")  # its `send` span goes out as the command exits
+    fleet = ctx.runtime.fleet()
     if path is not None:
-        events, problems = _read_events(path.read(), settings.max_event_bytes)
+        events, problems = _read_events(path.read(), settings.max_event_bytes, fleet.registry)
     elif event_type:
         try:
             data = json.loads(data_json) if data_json is not None else None
@@ -167,17 +171,28 @@ def publish(
             raise click.ClickException(f"invalid event: {exc}") from None
     else:
         raise click.UsageError("give an EVENT_TYPE or --file")
+    if path is None and (problem := _contract_problem(fleet.registry, events[0])):
+        problems.append(f"  {problem}")
     if problems:
         raise click.ClickException("nothing published:\n" + "\n".join(problems))
     try:
-        ids = ctx.runtime.fleet().publisher_for(target).publish(events)
+        ids = fleet.publisher_for(target).publish(events)
     except (FleetError, ValueError) as exc:  # ValueError: the target is not configured
         raise click.ClickException(f"nothing published: {exc}") from None
     for event_id_ in ids:
         click.echo(event_id_)
 
 
-def _read_events(text: str, max_bytes: int) -> tuple[list[Event], list[str]]:
+def _contract_problem(registry: Registry, event: Event) -> str | None:
+    """Why no route takes the event, or its data breaks the route's model; None when it is fine."""
+    try:
+        check_event(registry.route_for(event.type), event)
+    except PermanentError as exc:
+        return str(exc)
+    return None
+
+
+def _read_events(text: str, max_bytes: int, registry: Registry) -> tuple[list[Event], list[str]]:
     stripped = text.strip()
     lines = [stripped] if stripped.startswith("{") and "\n{" not in stripped else text.splitlines()
     events, problems = [], []
@@ -185,9 +200,13 @@ def _read_events(text: str, max_bytes: int) -> tuple[list[Event], list[str]]:
         if not line.strip():
             continue
         try:
-            events.append(parse_event(line.encode(), max_bytes=max_bytes))
+            event = parse_event(line.encode(), max_bytes=max_bytes)
         except InvalidEvent as exc:
             problems.append(f"  line {number}: {exc}")
+            continue
+        if problem := _contract_problem(registry, event):
+            problems.append(f"  line {number}: {problem}")
+        events.append(event)
     return events, problems
 
 
@@ -371,6 +390,6 @@ def _plain(mapping: Any) -> dict[str, Any]:
 
 
 # The other domains' commands, one module each under workers/commands/; add one line here.
-_DOMAIN_COMMANDS: tuple[click.Command, ...] = (bridge, console, graph, keys, orders, schedules)
+_DOMAIN_COMMANDS: tuple[click.Command, ...] = (bridge, console, events, graph, keys, orders, schedules)
 for _command in _DOMAIN_COMMANDS:
     main.add_command(_command)

@@ -9,13 +9,12 @@ nothing, and would be wrong besides: an invalidation replayed after a later fill
 
 from __future__ import annotations
 
+from handlers.cache.data import MAX_NAMES
 from handlers.cache.ports import CacheInvalidator
 from handlers.envelope import Event
 from handlers.errors import InvalidEvent
 
 _FIELDS = ("keys", "tags", "patterns")
-MAX_NAMES = 10_000
-"""Most names one event may carry: a bigger invalidation is a bug upstream, not a cache job."""
 
 
 def _names(event: Event, field: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers.demo import handlers as demo
+from handlers.demo.data import CrashRequested, DepositRecorded, FlakyRequested, ReceiptRequested
 from handlers.retry import RetryPolicy
 from handlers.routing import BreakerPolicy, Idempotency, Route
 
@@ -13,6 +14,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.demo.record_deposit",
         queue="fleet.demo",
         idempotency=Idempotency.TRANSACTIONAL,
+        data=DepositRecorded,
     ),
     Route(
         type="demo.receipt_requested",
@@ -20,6 +22,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.demo.send_receipt",
         queue="fleet.demo",
         idempotency=Idempotency.CLAIM,
+        data=ReceiptRequested,
         lease=60.0,
     ),
     Route(
@@ -28,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.demo.record_flaky_deposit",
         queue="fleet.demo",
         idempotency=Idempotency.TRANSACTIONAL,
+        data=FlakyRequested,
         retry=RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=2.0),
         downstream="bank",
         breaker=BreakerPolicy(failure_ratio=0.5, min_calls=5, window=10.0, cooldown=2.0),
@@ -38,6 +42,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.demo.crash_worker",
         queue="fleet.demo",
         idempotency=Idempotency.TRANSACTIONAL,
+        data=CrashRequested,
         retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=1.0),
     ),
 )

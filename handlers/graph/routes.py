@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.graph import email, journal, notifications, resync, subscriptions
+from handlers.graph import data, email, journal, notifications, resync, subscriptions
 from handlers.retry import RetryPolicy
 from handlers.routing import BreakerPolicy, Idempotency, Route
 
@@ -32,6 +32,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.graph.handle_change_notification",
         queue=QUEUE,
         idempotency=Idempotency.NATURAL,
+        data=data.ChangeNotification,
         retry=_GRAPH_RETRY,
         downstream="graph",
         breaker=_GRAPH_BREAKER,
@@ -42,6 +43,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.graph.handle_lifecycle_notification",
         queue=QUEUE,
         idempotency=Idempotency.CLAIM,
+        data=data.LifecycleNotification,
         retry=_GRAPH_RETRY,
         downstream="graph",
         breaker=_GRAPH_BREAKER,
@@ -53,6 +55,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.graph.resync_resource",
         queue=QUEUE,
         idempotency=Idempotency.TRANSACTIONAL,
+        data=data.ResyncRequested,
         retry=_GRAPH_RETRY,
         downstream="graph",
         breaker=_GRAPH_BREAKER,
@@ -63,6 +66,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.graph.resync_all",
         queue=QUEUE,
         idempotency=Idempotency.NATURAL,
+        data=data.ResyncDue,
     ),
     Route(
         type="graph.renewal_due",
@@ -70,6 +74,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.graph.renew_subscriptions",
         queue=QUEUE,
         idempotency=Idempotency.NATURAL,
+        data=data.RenewalDue,
         retry=_GRAPH_RETRY,
         downstream="graph",
         breaker=_GRAPH_BREAKER,
@@ -80,6 +85,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.email.send",
         queue="fleet.email",
         idempotency=Idempotency.CLAIM,
+        data=data.EmailSend,
         retry=_GRAPH_RETRY,
         downstream="graph",
         breaker=_GRAPH_BREAKER,
@@ -92,6 +98,7 @@ ROUTES: tuple[Route, ...] = (
             task=f"fleet.{change}",
             queue=QUEUE,
             idempotency=Idempotency.TRANSACTIONAL,
+            data=data.GraphChange,
         )
         for change in _CHANGES
     ),

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from handlers.contracts import parse_model
 from handlers.envelope import Event
 from handlers.errors import InvalidEvent
+from handlers.orders.data import OrderPlaced
 
 
 class Status(StrEnum):
@@ -90,25 +92,14 @@ def order_id_of(event: Event) -> str:
 def parse_new_order(event: Event) -> NewOrder:
     """The order an `orders.order_placed` event describes; malformed data is an `InvalidEvent`
     (dead-lettered: no retry can fix it). Unknown products are a business outcome, not bad data."""
-    data = _data(event)
-    items = data.get("items")
-    if not isinstance(items, list) or not items or len(items) > 100:
-        raise InvalidEvent("data.items", "must be a list of 1 to 100 items")
+    placed = parse_model(OrderPlaced, event.data)
     lines: dict[str, int] = {}
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise InvalidEvent(f"data.items.{index}", "must be an object with product_id and quantity")
-        product, quantity = item.get("product_id"), item.get("quantity")
-        if not isinstance(product, str) or not product:
-            raise InvalidEvent(f"data.items.{index}.product_id", "must be a non-empty string")
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= 10_000:
-            raise InvalidEvent(f"data.items.{index}.quantity", "must be an integer from 1 to 10000")
-        lines[product] = lines.get(product, 0) + quantity  # one line per product
-    currency = _text(data, "currency", required=False, limit=3) or "EUR"
+    for item in placed.items:
+        lines[item.product_id] = lines.get(item.product_id, 0) + item.quantity  # one line per product
     return NewOrder(
-        order_id=_text(data, "order_id"),
-        customer_id=_text(data, "customer_id"),
-        card=_text(data, "card"),
-        currency=currency,
+        order_id=placed.order_id,
+        customer_id=placed.customer_id,
+        card=placed.card,
+        currency=placed.currency or "EUR",
         lines=tuple(Line(product, quantity) for product, quantity in sorted(lines.items())),
     )

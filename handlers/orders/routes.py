@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.orders import saga
+from handlers.orders import data, saga
 from handlers.retry import RetryPolicy
 from handlers.routing import BreakerPolicy, Idempotency, Route
 
@@ -17,6 +17,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.orders.place",
         queue=_QUEUE,
         idempotency=Idempotency.TRANSACTIONAL,
+        data=data.OrderPlaced,
         retry=_STEP_RETRY,
     ),
     Route(
@@ -25,6 +26,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.orders.charge",
         queue=_QUEUE,
         idempotency=Idempotency.TRANSACTIONAL,
+        data=data.PaymentRequested,
         retry=_STEP_RETRY,
         downstream="payments",
         breaker=BreakerPolicy(failure_ratio=0.5, min_calls=20, window=30.0, cooldown=10.0),
@@ -35,6 +37,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.orders.cancel",
         queue=_QUEUE,
         idempotency=Idempotency.TRANSACTIONAL,
+        data=data.CancelRequested,
         retry=_STEP_RETRY,
     ),
     Route(
@@ -43,6 +46,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.orders.time_out_order",
         queue=_QUEUE,
         idempotency=Idempotency.TRANSACTIONAL,
+        data=data.OrderTimedOut,
         retry=_STEP_RETRY,
     ),
     Route(
@@ -51,6 +55,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.orders.void_charge",
         queue=_QUEUE,
         idempotency=Idempotency.TRANSACTIONAL,
+        data=data.ChargeVoidRequested,
         retry=_STEP_RETRY,
         downstream="payments",
     ),
@@ -60,6 +65,7 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.orders.record_confirmed",
         queue=_QUEUE,
         idempotency=Idempotency.TRANSACTIONAL,
+        data=data.OrderConfirmed,
     ),
     Route(
         type="orders.order_cancelled",
@@ -67,5 +73,6 @@ ROUTES: tuple[Route, ...] = (
         task="fleet.orders.record_cancelled",
         queue=_QUEUE,
         idempotency=Idempotency.TRANSACTIONAL,
+        data=data.OrderCancelled,
     ),
 )

@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 
+from handlers.contracts import check_event
 from handlers.envelope import Event, check_size
 from handlers.registry import Registry
 from infra.tracing import conventions
@@ -41,12 +42,13 @@ class RedisStreamProducer:
     def publish(self, events: Sequence[Event]) -> list[str]:
         """Validate every event (route known, size), then append them all; returns their ids.
 
-        Raises `UnknownEventType` or `EventTooLarge` before appending anything.
+        Raises `InvalidEvent` (handlers/contracts.py), `UnknownEventType` or `EventTooLarge`
+        before appending anything.
         """
         with sending(events, conventions.REDIS, lambda: self._stream) as traced:
             entries = []
             for event in traced:
-                self._registry.route_for(event.type)
+                check_event(self._registry.route_for(event.type), event)
                 entry = {EVENT_FIELD: check_size(event, self._max_event_bytes)}
                 if event.traceparent:
                     entry[TRACEPARENT_FIELD] = event.traceparent.encode()

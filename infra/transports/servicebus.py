@@ -19,6 +19,7 @@ from typing import Any
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
 from azure.servicebus.exceptions import MessageSizeExceededError
 
+from handlers.contracts import check_event
 from handlers.envelope import Event, check_size
 from handlers.registry import Registry
 from infra.tracing import conventions
@@ -73,12 +74,13 @@ class ServiceBusPublisher:
     def publish(self, events: Sequence[Event], *, at: datetime | None = None) -> list[str]:
         """Validate every event, then send them all (scheduled for `at`, if given); returns the ids.
 
-        Raises `UnknownEventType` or `EventTooLarge` before sending anything.
+        Raises `InvalidEvent` (handlers/contracts.py), `UnknownEventType` or `EventTooLarge`
+        before sending anything.
         """
         messages = []
         with sending(events, conventions.SERVICEBUS, lambda: self._queue) as traced:
             for event in traced:
-                self._registry.route_for(event.type)
+                check_event(self._registry.route_for(event.type), event)
                 messages.append(as_message(event, check_size(event, self._max_event_bytes)))
             self._send(messages, at)
         return [event.id for event in events]

@@ -71,6 +71,22 @@ def test_the_cli_publishes_nothing_from_a_file_with_a_bad_line_and_names_each_pr
     )
 
 
+def test_the_cli_refuses_data_breaking_its_types_model_naming_the_field_and_sends_nothing(
+    fleet_under_test: FleetUnderTest,
+) -> None:
+    fut = fleet_under_test
+    negative = json.dumps({"account": "a-1", "amount": -5})
+    result = fut.cli("publish", "demo.deposit_recorded", "--data", negative)
+    assert result.returncode == 1
+    assert "data.amount: Input should be greater than 0" in result.stderr
+    good = json.dumps(deposit("cli-good").to_dict())
+    lines = good + "\n" + json.dumps({**json.loads(good), "id": "cli-bad", "data": {"account": "a-1"}})
+    result = fut.cli("publish", "--file", "-", stdin=lines)
+    assert result.returncode == 1
+    assert "line 2: data.amount: required field is missing" in result.stderr
+    assert queue_depths(fut.runtime)[fut.runtime.settings.queue_name("fleet.demo")] == 0, "nothing was sent"
+
+
 def test_broken_messages_are_dead_lettered_on_first_sight_and_the_queue_keeps_flowing(
     fleet_under_test: FleetUnderTest,
 ) -> None:

@@ -60,6 +60,11 @@ def test_signed_deliveries_become_events_and_bad_or_replayed_ones_are_refused(
         "replayed": (deliver(web, "msg-new", body, age=600), 401, "from now"),
         "unknown source": (deliver(web, "msg-y", body, source="nobody"), 404, "no webhook source"),
         "signed garbage": (deliver(web, "msg-z", b"{not json"), 400, "malformed JSON"),
+        "negative amount": (
+            deliver(web, "msg-n", json.dumps({"account": "acc-1", "amount": -5}).encode()),
+            422,
+            "data.amount: Input should be greater than 0",
+        ),
     }
     altered = httpx.post(
         f"{web}/webhooks/bank",

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import fleet
+from handlers.demo.data import DepositRecorded
 from tests.integration.conftest import FleetUnderTest
 from tests.support.processes import wait_until
 from tests.support.worker_metrics import events_per_transaction, start_with_metrics
@@ -111,3 +112,26 @@ def test_single_publishes_from_8_threads_with_a_tenth_twice_take_effect_exactly_
         what="every event counted",
     )
     assert runs < published / 4, f"{runs:.0f} transactions for {published} single publishes: hardly batched"
+
+
+def test_data_breaking_its_types_model_is_refused_naming_the_field_and_nothing_is_sent(
+    api: FleetUnderTest,
+) -> None:
+    with pytest.raises(fleet.InvalidEvent, match=r"data\.amount: Input should be greater than 0") as bad:
+        fleet.publish("demo.deposit_recorded", {"account": "a-1", "amount": -5}, source="app", id="neg")
+    assert bad.value.field == "data.amount"
+    good = fleet.new_event("demo.deposit_recorded", deposit_data(0), source="app", id="beside-bad")
+    bad_one = fleet.new_event("demo.deposit_recorded", {"account": "a-1", "amount": "5"}, source="app")
+    with pytest.raises(fleet.InvalidEvent, match=r"data\.amount"):
+        fleet.publish_events([good, bad_one])
+    with pytest.raises(fleet.InvalidEvent, match=r"dataschema"):
+        fleet.publish(
+            "demo.deposit_recorded",
+            deposit_data(0),
+            source="app",
+            dataschema="urn:fleet:schema:demo.deposit_recorded:2",
+        )
+    api.start_worker()
+    typed = fleet.publish(DepositRecorded(account="a-1", amount=5), source="app", id="typed")
+    wait_until(lambda: "typed" in api.deposits(), timeout=60, what="the typed deposit")
+    assert typed == "typed" and not {"neg", "beside-bad"} & set(api.deposits())

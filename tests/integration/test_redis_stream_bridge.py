@@ -59,11 +59,13 @@ POISON: dict[str, bytes] = {
     ).encode(),
     "oversized": deposit("p-4", note="x" * 300_000).to_json(),
     "not-utf8": b"\xff\xfe\x00garbage",
+    "bad-data": deposit("p-5", amount=-5).to_json(),
 }
 REASONS = {
     "p-2": ("InvalidEvent", "source: required attribute is missing"),
     "p-3": ("UnknownEventType", "no handler is registered for event type 'demo.never_heard_of'"),
     "p-4": ("EventTooLarge", "over the limit of 262144 bytes"),
+    "p-5": ("InvalidEvent", "data.amount: Input should be greater than 0"),
 }
 
 

@@ -80,6 +80,7 @@ POISON = {
         "no handler is registered for event type 'demo.unheard_of'",
     ),
     "p-size": (deposit("p-4", note="x" * 10_000).to_json(), "EventTooLarge", "over the limit of 8192 bytes"),
+    "p-data": (deposit("p-5", amount=-5).to_json(), "InvalidEvent", "data.amount: Input should be greater"),
 }
 
 

@@ -2,7 +2,8 @@
 queues, and say why each bad one is poison.
 
 A body is poison when it is not a valid CloudEvent (bad JSON, a broken envelope, over the size
-limit) or no route handles its type: trying again cannot help, so it is dead-lettered at once.
+limit), no route handles its type, or its data breaks the route's model (handlers/contracts.py):
+trying again cannot help, so it is dead-lettered at once.
 The hand-over sends the event text as received (already validated), many events to a broker
 message, and returns only once the broker has it (RabbitMQ publisher confirms; a Redis LPUSH
 has returned), which is when a bridge may acknowledge its transport.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.records import DeadLetter, fingerprint
+from handlers.contracts import check_event
 from handlers.envelope import parse_event
 from handlers.errors import InvalidEvent, PermanentError
 from handlers.registry import Registry, Route
@@ -58,6 +60,7 @@ class HandOver:
         try:
             event = parse_event(body, max_bytes=self._max_event_bytes)
             route = self._registry.route_for(event.type)
+            check_event(route, event)
         except PermanentError as exc:
             return exc
         if traceparent and not event.traceparent and creation_context(traceparent) is not None:

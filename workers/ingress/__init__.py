@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from workers.asyncapi import asyncapi_document
 from workers.ingress.events import EventsApi
 from workers.ingress.graph import GraphWebhook, RichUnavailable, handshake
 from workers.ingress.http import measured
@@ -43,6 +44,7 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
             api_keys=fleet.ingress.api_keys,
             max_event_bytes=settings.max_event_bytes,
             max_body_bytes=settings.ingress_max_body_bytes,
+            check_data=settings.check_data,
         )
 
     def rich() -> RichNotifications | None:
@@ -68,9 +70,11 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
             sources=settings.webhook_sources,
             tolerance=settings.webhook_tolerance,
             max_event_bytes=settings.max_event_bytes,
+            registry=runtime.registry,
         )
 
-    document = openapi_document([route.type for route in runtime.registry.routes()])
+    document = openapi_document(runtime.registry.routes())
+    events_document = asyncapi_document(runtime.registry.routes(), settings)
 
     async def post_events(request: Request) -> Response:
         return await events().post(request)
@@ -86,10 +90,14 @@ def ingress_routes(runtime: Runtime) -> list[BaseRoute]:
     async def openapi(_: Request) -> Response:
         return JSONResponse(document)
 
+    async def asyncapi(_: Request) -> Response:
+        return JSONResponse(events_document)
+
     return [
         Route("/events", measured("events", post_events), methods=["POST"]),
         Route("/graph/notifications", measured("graph_notifications", post_graph), methods=["POST"]),
         Route("/graph/lifecycle", measured("graph_lifecycle", post_graph), methods=["POST"]),
         Route("/webhooks/{source}", measured("webhooks", post_webhook), methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/asyncapi.json", asyncapi, methods=["GET"]),
     ]

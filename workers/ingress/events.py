@@ -8,8 +8,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from handlers.contracts import check_event
 from handlers.envelope import Event
-from handlers.errors import UnknownEventType
+from handlers.errors import InvalidEvent, UnknownEventType
 from handlers.registry import Registry
 from workers.ingress.cloudevents_http import BATCH, parse_request
 from workers.ingress.http import Problem, media_type, read_body
@@ -24,6 +25,7 @@ class EventsApi:
     api_keys: ApiKeys
     max_event_bytes: int
     max_body_bytes: int
+    check_data: bool = True
 
     async def post(self, request: Request) -> Response:
         key = await self._authenticate(request)
@@ -54,10 +56,16 @@ class EventsApi:
     def _check_routes_and_rights(self, events: list[Event], key: ApiKeyHolder) -> None:
         for index, event in enumerate(events):
             where = index if len(events) > 1 else None
+            prefix = "" if where is None else f"event {where}: "
             try:
-                self.registry.route_for(event.type)
+                route = self.registry.route_for(event.type)
             except UnknownEventType as exc:
-                raise Problem(422, str(exc), field="type", index=where) from None
+                raise Problem(422, prefix + str(exc), field="type", index=where) from None
+            try:
+                if self.check_data:
+                    check_event(route, event)
+            except InvalidEvent as exc:
+                raise Problem(422, prefix + str(exc), field=exc.field, index=where) from None
             if not key.may_publish(event.type):
                 raise Problem(
                     403, f"API key {key.id} may not publish events of type {event.type!r}", index=where

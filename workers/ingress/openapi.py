@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from handlers.routing import Route
+from workers.event_schemas import typed_events
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _EVENT = {"$ref": "#/components/schemas/CloudEvent"}
@@ -24,7 +28,8 @@ def _problems(*statuses: int) -> dict[str, Any]:
         404: "No such webhook source",
         413: "Body or event over the size limit (checked while reading)",
         415: "Not a CloudEvents content mode",
-        422: "An attribute breaks the CloudEvents schema, or no handler takes the type",
+        422: "An attribute breaks the CloudEvents schema, the data its type's schema "
+        "(field: data.<path>), or no handler takes the type",
         503: "The broker is unreachable: nothing was accepted; retry after Retry-After seconds",
     }
     return {
@@ -40,33 +45,10 @@ def _accepted(schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": "Durably on the broker", "content": _content("application/json", schema)}
 
 
-def openapi_document(event_types: list[str]) -> dict[str, Any]:
-    """The document; `event_types` are the types the fleet handles (the registry's)."""
-    event = {
-        "type": "object",
-        "required": ["specversion", "id", "source", "type"],
-        "properties": {
-            "specversion": {"type": "string", "enum": ["1.0"]},
-            "id": {"type": "string", "minLength": 1, "maxLength": 1024},
-            "source": {"type": "string", "minLength": 1, "maxLength": 1024},
-            "type": {"type": "string", "enum": sorted(event_types)},
-            "time": {"type": "string", "format": "date-time"},
-            "subject": {"type": "string"},
-            "datacontenttype": {"type": "string"},
-            "data": {},
-            "correlationid": {"type": "string"},
-            "causationid": {"type": "string"},
-            "partitionkey": {"type": "string"},
-            "dataschema": {"type": "string"},
-            "traceparent": {
-                "type": "string",
-                "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
-            },
-        },
-        # Extensions: lowercase letters and digits (the CloudEvents naming rule), simple values.
-        "patternProperties": {"^[a-z0-9]{1,20}$": {"type": ["string", "integer", "boolean"]}},
-        "additionalProperties": False,
-    }
+def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
+    """The document; `routes` are the fleet's (the registry's). The body of `POST /events` is a
+    `oneOf` over the event types, each with its data's schema (workers/event_schemas.py)."""
+    event, components = typed_events(routes)
     ids = {
         "type": "object",
         "required": ["accepted"],
@@ -152,6 +134,7 @@ def openapi_document(event_types: list[str]) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                **components,
                 "CloudEvent": event,
                 "NotificationCollection": {
                     "type": "object",

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from handlers.contracts import check_event
 from handlers.envelope import check_size, new_event
-from handlers.errors import EventTooLarge, InvalidEvent
+from handlers.errors import EventTooLarge, InvalidEvent, UnknownEventType
+from handlers.registry import Registry
 from infra.ingress.standard_webhooks import SignatureRejected, verify
 from infra.ingress.webhook_sources import WebhookSource
 from workers.ingress.cloudevents_http import load_json
@@ -29,6 +31,7 @@ class SignedWebhooks:
     sources: Mapping[str, WebhookSource]
     tolerance: float
     max_event_bytes: int
+    registry: Registry
 
     async def post(self, request: Request) -> Response:
         name = request.path_params["source"]
@@ -59,9 +62,12 @@ class SignedWebhooks:
                 time=datetime.fromtimestamp(sent_at, UTC),
             )
             check_size(event, self.max_event_bytes)
+            check_event(self.registry.route_for(event.type), event)
         except EventTooLarge as exc:
             raise Problem(413, str(exc)) from None
         except InvalidEvent as exc:
             raise Problem(422, str(exc), field=exc.field) from None
+        except UnknownEventType as exc:  # a source configured with a type no route takes
+            raise Problem(422, str(exc), field="type") from None
         ids = await self.publisher.publish([event], "webhooks")
         return JSONResponse({"accepted": ids}, status_code=202)
