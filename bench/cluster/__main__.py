@@ -52,6 +52,8 @@ async def run_scenario(
         sent_csv = fleet.directory / "sent.csv"
         producer.write(sent_csv)
         await asyncio.to_thread(_settle, sent_csv, fleet.database_url, prefix)
+        notes["lost, first"] = checker.lost_ids(sent_csv, fleet.database_url, prefix)[:20]
+        notes["left on the broker"] = await asyncio.to_thread(fleet.broker_leftovers)
         figures = checker.check(scenario.name, sent_csv, fleet.database_url, prefix, fault_end)
         notes.pop("proxy", None)
         notes |= {"fault at": f"{struck:.1f}", "fault end": f"{fault_end:.1f}"}

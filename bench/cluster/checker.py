@@ -94,3 +94,12 @@ def missing(sent_csv: Path, database_url: str, prefix: str) -> int:
     return sum(
         1 for event_id, ok in sent.items() if ok and event_id not in counts and event_id not in letters
     )
+
+
+def lost_ids(sent_csv: Path, database_url: str, prefix: str) -> list[str]:
+    """The acknowledged events with no effect and no dead letter, in the order they were sent."""
+    sent = read_sent(sent_csv)
+    counts, letters, _ = effects(database_url, prefix)
+    return [
+        event_id for event_id, ok in sent.items() if ok and event_id not in counts and event_id not in letters
+    ]

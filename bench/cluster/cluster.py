@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 
 from bench.cluster.network import GATEWAY, Host
 from bench.cluster.services import (
@@ -101,6 +102,23 @@ class Fleet:
         process = start(f"worker-{host.name}", host, argv, self.directory, self.env(database_url=database))
         self.workers[host.name] = process
         return process
+
+    def broker_leftovers(self) -> dict[str, int]:
+        """What the master still holds once the run settled: each queue's length and the number of
+        messages recorded as taken but not acknowledged (kombu's `unacked` hash)."""
+        assert self.redis is not None
+        client = redis.Redis(DATABASE.address, self.redis.master_port(), socket_timeout=5)
+        try:
+            held: dict[str, int] = {}
+            for key in client.scan_iter(count=1000):
+                kind = client.type(key)
+                if kind == b"list":
+                    held[key.decode()] = int(client.llen(key))
+                elif kind == b"hash" and key.endswith(b"unacked"):
+                    held[key.decode()] = int(client.hlen(key))
+            return held
+        finally:
+            client.close()
 
     def stop(self) -> None:
         for process in [*self.workers.values(), *([self.web] if self.web else [])]:

@@ -3,7 +3,8 @@ root namespace, and the faults done to them (a silent partition, a slow link, a 
 
 Addresses are in 10.231.7.0/24; the bridge holds the gateway, .1, so the harness (in the root
 namespace) reaches every host and a host reaches the harness's TCP proxy. Every name starts with
-`flc-`, so a run interrupted hard is cleaned up by the next one (`remove_leftovers`).
+`flc-`; a run interrupted hard is cleaned up by the next one (`Network.up` first takes down what
+it would build).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Host:
 
     name: str
     number: int
+    subnet: str = SUBNET
 
     @property
     def namespace(self) -> str:
@@ -42,7 +44,7 @@ class Host:
 
     @property
     def address(self) -> str:
-        return f"{SUBNET}.{self.number}"
+        return f"{self.subnet}.{self.number}"
 
     @property
     def link(self) -> str:
@@ -90,54 +92,55 @@ class Host:
 
 
 class Network:
-    """The bridge and the hosts on it; `up` builds them, `down` removes every trace."""
+    """The bridge and the hosts on it; `up` builds them, `down` removes every trace (also of a
+    run of the same hosts interrupted hard before)."""
 
-    def __init__(self, hosts: Sequence[Host]) -> None:
+    def __init__(self, hosts: Sequence[Host], bridge: str = BRIDGE) -> None:
         self.hosts = list(hosts)
+        self.bridge = bridge
+        subnets = {host.subnet for host in self.hosts}
+        if len(subnets) != 1:
+            raise ValueError(f"one subnet per network, not {sorted(subnets)}")
+        self.gateway = f"{subnets.pop()}.1"
 
     def up(self) -> None:
-        remove_leftovers()
-        run("ip", "link", "add", BRIDGE, "type", "bridge")
-        run("ip", "addr", "add", f"{GATEWAY}/24", "dev", BRIDGE)
-        run("ip", "link", "set", BRIDGE, "up")
+        self.down()
+        run("ip", "link", "add", self.bridge, "type", "bridge")
+        run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
+        run("ip", "link", "set", self.bridge, "up")
         for host in self.hosts:
             run("ip", "netns", "add", host.namespace)
-            run(
-                "ip",
-                "link",
-                "add",
-                host.link,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                INSIDE,
-                "netns",
-                host.namespace,
-            )
-            run("ip", "link", "set", host.link, "master", BRIDGE, "up")
+            veth = ["type", "veth", "peer", "name", INSIDE, "netns", host.namespace]
+            run("ip", "link", "add", host.link, *veth)
+            run("ip", "link", "set", host.link, "master", self.bridge, "up")
             host.run("ip", "addr", "add", f"{host.address}/24", "dev", INSIDE)
             host.run("ip", "link", "set", INSIDE, "up")
             host.run("ip", "link", "set", "lo", "up")
 
     def down(self) -> None:
+        """Kill what runs on the hosts, delete their namespaces (their veth ends and iptables
+        rules go with them) and the bridge."""
+        existing = _namespaces()
         for host in self.hosts:
-            host.kill_everything()
-        remove_leftovers()
+            if host.namespace in existing:
+                host.kill_everything()
+                run("ip", "netns", "del", host.namespace, check=False)
+            run("ip", "link", "del", host.link, check=False)
+        run("ip", "link", "del", self.bridge, check=False)
+
+    def leftovers(self) -> list[str]:
+        """The namespaces and links of this network that exist now (none after `down`)."""
+        namespaces = {
+            line.split()[0] for line in run("ip", "netns", "list", check=False).splitlines() if line
+        }
+        links = {
+            line.split(":")[1].strip().split("@")[0]
+            for line in run("ip", "-o", "link", "show", check=False).splitlines()
+            if line.count(":") > 1
+        }
+        names = {host.namespace for host in self.hosts} | {host.link for host in self.hosts} | {self.bridge}
+        return sorted(names & (namespaces | links))
 
 
-def remove_leftovers() -> None:
-    """Delete every `flc-` namespace (its veth ends and iptables rules go with it) and the bridge."""
-    for line in run("ip", "netns", "list", check=False).splitlines():
-        name = line.split()[0] if line.split() else ""
-        if name.startswith(PREFIX):
-            for pid in run("ip", "netns", "pids", name, check=False).split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-            run("ip", "netns", "del", name, check=False)
-    for line in run("ip", "-o", "link", "show", check=False).splitlines():
-        fields = line.split(":")
-        if len(fields) > 1:
-            name = fields[1].strip().split("@")[0]
-            if name.startswith(PREFIX):
-                run("ip", "link", "del", name, check=False)
+def _namespaces() -> set[str]:
+    return {line.split()[0] for line in run("ip", "netns", "list", check=False).splitlines() if line.strip()}
