@@ -24,14 +24,21 @@ class Figures:
     dead_lettered: int
     unacknowledged_in_effect: int
     recovery_seconds: float | None
+    """From the fault's end (or the kill) to the last effect of any event."""
+    caught_seconds: float | None = None
+    """From the fault's end to the last effect of an event sent before it: how long the events
+    the fault caught took (the flow goes on after the fault, so the last effect is mostly the
+    flow's end)."""
 
-    ROW = "{:<28} {:>6} {:>6} {:>7} {:>7} {:>5} {:>6} {:>9} {:>9}"
+    ROW = "{:<20} {:>6} {:>6} {:>6} {:>7} {:>5} {:>5} {:>9} {:>8} {:>8}"
     HEADER = ROW.format(
-        "scenario", "sent", "acked", "effect", "doubled", "lost", "dead", "unack-eff", "recover"
+        "scenario", "sent", "acked", "effect", "doubled", "lost", "dead", "unack-eff", "recover", "caught"
     )
 
     def line(self) -> str:
-        recovery = "-" if self.recovery_seconds is None else f"{self.recovery_seconds:.1f} s"
+        def seconds(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f} s"
+
         return self.ROW.format(
             self.scenario,
             self.sent,
@@ -41,7 +48,8 @@ class Figures:
             self.lost,
             self.dead_lettered,
             self.unacknowledged_in_effect,
-            recovery,
+            seconds(self.recovery_seconds),
+            seconds(self.caught_seconds),
         )
 
 
@@ -49,6 +57,23 @@ def read_sent(path: Path) -> dict[str, bool]:
     """Each event id the producer sent, and whether its request was answered 2xx."""
     with path.open(newline="") as source:
         return {row["event_id"]: row["status"].startswith("2") for row in csv.DictReader(source)}
+
+
+def sent_times(path: Path) -> dict[str, float]:
+    """When the producer sent each event (epoch seconds)."""
+    with path.open(newline="") as source:
+        return {row["event_id"]: float(row["sent_at"]) for row in csv.DictReader(source)}
+
+
+def last_effects(database_url: str, prefix: str) -> dict[str, float]:
+    """The time of each event's last deposit (epoch seconds, the worker's clock)."""
+    pattern = prefix.replace("_", r"\_") + "-%"
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT event_id, max(recorded_at) FROM demo_deposits WHERE event_id LIKE %s GROUP BY event_id",
+            (pattern,),
+        ).fetchall()
+    return {event_id: float(at) for event_id, at in rows}
 
 
 def effects(database_url: str, prefix: str) -> tuple[dict[str, int], set[str], float | None]:
@@ -74,6 +99,15 @@ def check(scenario: str, sent_csv: Path, database_url: str, prefix: str, fault_e
     acknowledged = {event_id for event_id, ok in sent.items() if ok}
     in_effect = {event_id for event_id in sent if counts.get(event_id, 0) > 0}
     recovery = None if fault_end is None or last is None else max(0.0, float(last) - fault_end)
+    caught = None
+    if fault_end is not None:
+        times = sent_times(sent_csv)
+        before = [
+            at
+            for event_id, at in last_effects(database_url, prefix).items()
+            if times.get(event_id, 1e20) <= fault_end
+        ]
+        caught = max(0.0, max(before) - fault_end) if before else None
     return Figures(
         scenario=scenario,
         sent=len(sent),
@@ -84,6 +118,7 @@ def check(scenario: str, sent_csv: Path, database_url: str, prefix: str, fault_e
         dead_lettered=len(letters & set(sent)),
         unacknowledged_in_effect=len(in_effect - acknowledged),
         recovery_seconds=recovery,
+        caught_seconds=caught,
     )
 
 

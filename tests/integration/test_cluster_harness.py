@@ -143,5 +143,6 @@ def test_the_checker_counts_acknowledged_effects_doubles_losses_and_dead_letters
         dead_lettered=1,
         unacknowledged_in_effect=1,
         recovery_seconds=7.5,
+        caught_seconds=7.5,  # every event was sent at 1.0, before the fault's end
     )
     assert checker.lost_ids(sent, postgres_url, "run") == ["run-2"]
