@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -107,6 +108,10 @@ async def main_async(
     return results
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__)
     parser.add_argument("--scenario", default="all", choices=["all", *SCENARIOS])
@@ -117,6 +122,8 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.cluster makes network namespaces: run it as root (sudo)")
+    # SIGTERM unwinds like Ctrl-C, so every namespace, link and process goes (main_async's finally)
+    signal.signal(signal.SIGTERM, _interrupt)
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     directory = args.dir or Path(tempfile.mkdtemp(prefix="fleet-cluster-"))
     directory.mkdir(parents=True, exist_ok=True)
