@@ -20,8 +20,8 @@ PARTITION_SECONDS = 30.0
 DEGRADED_SECONDS = 20.0
 DEGRADED_RATE = "2mbit"
 PROXY_DELAY = 0.05  # each chunk, each way
-PROXY_DROPS = 0.05
-REPLICA_STALL = 2.0  # cuts per connection per second
+PROXY_DROPS = 0.05  # cuts per connection per second
+REPLICATION_CUT = 2.0  # seconds the replication stream is dropped before the master dies
 
 
 @dataclass(frozen=True)
@@ -51,32 +51,33 @@ async def lose_a_worker_host(fleet: Fleet, notes: dict[str, object]) -> float:
 
 
 async def kill_the_redis_master(fleet: Fleet, notes: dict[str, object]) -> float:
-    """Stall the replica (SIGSTOP) for REPLICA_STALL seconds, SIGKILL the master, resume the
-    replica. Once the sentinels promoted it, start the dead server again, empty, as its
-    supervisor would: the sentinels make it the new master's replica, so a fleet asking for one
-    replica's acknowledgement can be acknowledged again.
+    """Drop the replication stream (master to replica) for REPLICATION_CUT seconds, then SIGKILL
+    the master; once the sentinels promoted the replica, let the stream through again and start
+    the dead server, empty, as its supervisor would: the sentinels make it the new master's
+    replica, so a fleet asking for one replica's acknowledgement can be acknowledged again.
 
-    The stall stands for the lag of a replica on another machine (a busy link, a paused
-    process): here both share one kernel and replicate within a millisecond, so a bare kill
-    almost never catches a write the replica has not got."""
+    The cut stands for a replica that lags when the master dies (a busy or broken link): here
+    both share one kernel and replicate within a millisecond, so a bare kill almost never
+    catches a write the replica has not got. Sentinels, workers and the ingress still reach
+    the master meanwhile."""
     group = fleet.redis
     assert group is not None
     old = await asyncio.to_thread(group.master_port)
-    replica = next(
-        p for name, p in group.servers.items() if name.startswith("redis-") and name != f"redis-{old}"
-    )
-    replica.signal(signal.SIGSTOP)
-    await asyncio.sleep(REPLICA_STALL)
-    group.server_on(old).signal(signal.SIGKILL)
-    killed = time.time()
-    replica.signal(signal.SIGCONT)
-    new = await asyncio.to_thread(
-        wait_for,
-        lambda: (port := group.master_port()) != old and port,
-        60,
-        "the sentinels to promote the replica",
-    )
-    notes["promoted after"] = f"{time.time() - killed:.1f} s"
+    rule = await asyncio.to_thread(_replication_rule, old)
+    await asyncio.to_thread(DATABASE.run, "iptables", "-I", *rule)
+    try:
+        await asyncio.sleep(REPLICATION_CUT)
+        group.server_on(old).signal(signal.SIGKILL)
+        killed = time.time()
+        new = await asyncio.to_thread(
+            wait_for,
+            lambda: (port := group.master_port()) != old and port,
+            60,
+            "the sentinels to promote the replica",
+        )
+        notes["promoted after"] = f"{time.time() - killed:.1f} s"
+    finally:
+        await asyncio.to_thread(DATABASE.run, "iptables", "-D", *rule, check=False)
     await asyncio.sleep(3)
     await asyncio.to_thread(group.start_server, old)
 
@@ -90,6 +91,19 @@ async def kill_the_redis_master(fleet: Fleet, notes: dict[str, object]) -> float
     await asyncio.to_thread(wait_for, replicating, 60, "the old master to replicate the new one")
     notes["replica back after"] = f"{time.time() - killed:.1f} s"
     return killed
+
+
+def _replication_rule(master_port: int) -> list[str]:
+    """The iptables rule (chain onwards) that drops what the master sends its replica: the
+    replica's connection is found by its address and port in the master's CLIENT LIST."""
+    client = redis.Redis(DATABASE.address, master_port, socket_timeout=2)
+    try:
+        replicas = client.client_list(_type="replica")
+    finally:
+        client.close()
+    host, port = replicas[0]["addr"].rsplit(":", 1)
+    match = ["-p", "tcp", "--sport", str(master_port), "-d", host, "--dport", port]
+    return ["OUTPUT", *match, "-j", "DROP"]
 
 
 async def degrade_the_database_link(fleet: Fleet, notes: dict[str, object]) -> float:
@@ -119,13 +133,13 @@ SCENARIOS = {
         ),
         Scenario(
             "master-killed-wait",
-            f"the replica stalled {REPLICA_STALL:g} s, then the master SIGKILLed, FLEET_REDIS_MIN_REPLICAS=1",
+            f"replication cut {REPLICATION_CUT:g} s, then the master SIGKILLed, FLEET_REDIS_MIN_REPLICAS=1",
             kill_the_redis_master,
             min_replicas=1,
         ),
         Scenario(
             "master-killed",
-            f"the replica stalled {REPLICA_STALL:g} s, then the master SIGKILLed, FLEET_REDIS_MIN_REPLICAS=0",
+            f"replication cut {REPLICATION_CUT:g} s, then the master SIGKILLed, FLEET_REDIS_MIN_REPLICAS=0",
             kill_the_redis_master,
         ),
         Scenario(
