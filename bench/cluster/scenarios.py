@@ -44,6 +44,19 @@ async def partition_a_worker(fleet: Fleet, notes: dict[str, object]) -> float:
     return time.time()
 
 
+async def partition_then_lose_a_worker(fleet: Fleet, notes: dict[str, object]) -> float:
+    """As `partition_a_worker`, but the host dies (every process SIGKILLed) before the heal: what
+    it took and had not recorded as taken is nowhere else."""
+    host = WORKERS[1]
+    await asyncio.to_thread(host.partition)
+    try:
+        await asyncio.sleep(PARTITION_SECONDS)
+        notes["processes killed"] = await asyncio.to_thread(host.kill_everything)
+    finally:
+        await asyncio.to_thread(host.heal)
+    return time.time()
+
+
 async def lose_a_worker_host(fleet: Fleet, notes: dict[str, object]) -> float:
     killed = await asyncio.to_thread(WORKERS[1].kill_everything)
     notes["processes killed"] = killed
@@ -130,6 +143,11 @@ SCENARIOS = {
             "worker-partitioned",
             f"a worker host cut off for {PARTITION_SECONDS:g} s, then healed",
             partition_a_worker,
+        ),
+        Scenario(
+            "worker-cut-then-lost",
+            f"a worker host cut off for {PARTITION_SECONDS:g} s, then SIGKILLed, then healed",
+            partition_then_lose_a_worker,
         ),
         Scenario(
             "master-killed-wait",

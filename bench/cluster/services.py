@@ -59,6 +59,14 @@ class Process:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signum)
 
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGINT (PostgreSQL's fast shutdown, Redis's save-less exit), SIGKILL after `timeout`."""
+        self.signal(signal.SIGINT)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
