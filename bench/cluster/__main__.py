@@ -43,7 +43,10 @@ async def run_scenario(
             notes["proxy"] = proxy
         await asyncio.to_thread(fleet.start)
         prefix = f"{scenario.name}-{int(time.time())}"
-        producer = Producer(fleet.ingress_url, fleet.token, prefix, events, rate, work_ms=work_ms)
+        producer = Producer(
+            fleet.ingress_url, fleet.token, prefix, events, rate, work_ms=scenario.work_ms or work_ms
+        )
+        notes["work_ms"] = producer.work_ms
         sending = asyncio.create_task(producer.run())
         await asyncio.sleep(FAULT_AT)
         struck = time.time()
