@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -215,8 +214,3 @@ def start_redis_group(host: Host, directory: Path, logs: Path) -> RedisGroup:
         )
     wait_for(lambda: group.master_port() == REDIS_PORT, 30, "the sentinels to see the master")
     return group
-
-
-def fleet_command(*args: str) -> list[str]:
-    """`fleet ...` with the checkout's interpreter (the fleet's .venv)."""
-    return [sys.executable, "-m", "workers", *args]
