@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from bench.cluster.services import start_postgres
 FAULT_AT = 10.0  # seconds of steady flow before the fault
 SETTLE_TIMEOUT = 180.0
 QUIET = 10.0  # no new effect for this long, and nothing acknowledged missing: done
+LOCK = Path("/run/fleet-bench-cluster.lock")
 
 
 async def run_scenario(
@@ -125,6 +127,13 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.cluster makes network namespaces: run it as root (sudo)")
+    # One run at a time: the names and addresses are fixed, and a run starts by taking down
+    # whatever holds them. The lock goes with the process, however it ends.
+    lock = LOCK.open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"another bench.cluster run holds {LOCK}")
     # SIGTERM unwinds like Ctrl-C, so every namespace, link and process goes (main_async's finally)
     signal.signal(signal.SIGTERM, _interrupt)
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
