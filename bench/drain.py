@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from bench.run import (
     fleet_env,
     fleet_settings,
     report_problems,
+    terminate,
 )
 from bench.support import BenchError, OtherLoad, Worker, running, wait_for_count
 from infra.db import make_engine
@@ -214,6 +216,7 @@ def parse_options(argv: list[str] | None) -> Options:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
+    signal.signal(signal.SIGTERM, terminate)  # a `timeout` or a kill stops the workers too
     print(
         f"fleet drain bench: {options.events} messages a phase, {options.repeats} runs each, Redis broker; "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",

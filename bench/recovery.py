@@ -18,7 +18,7 @@ import sys
 import time
 from contextlib import ExitStack, suppress
 
-from bench.run import Deposits, Options, Setup, deposit, environment, fleet_env, fleet_settings
+from bench.run import Deposits, Options, Setup, deposit, environment, fleet_env, fleet_settings, terminate
 from bench.support import BenchError, Worker, running, wait_for_count
 from infra.db import make_engine
 from workers.bootstrap import Runtime
@@ -90,6 +90,7 @@ def parse_options(argv: list[str] | None) -> Options:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
+    signal.signal(signal.SIGTERM, terminate)  # a `timeout` or a kill stops the workers too
     print(
         f"fleet recovery bench: {options.events} events a run, {options.repeats} runs, "
         f"{options.broker} broker, default settings; "

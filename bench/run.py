@@ -597,13 +597,13 @@ def exported_traces() -> Iterator[None]:
         sink.close()
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
+def terminate(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through the cleanups, as Ctrl-C does
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     try:
         results = run(options)
     except BenchError as exc:

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import FleetUnderTest, fleet_env, fleet_under_test
+from tests.integration.conftest import FleetUnderTest, fleet_env, fleet_under_test, rabbitmq_queue_type
 from tests.support.processes import FleetProcess, free_port, http_ok, wait_until
 from workers.console.auth import hash_password
 
-__all__ = ["fleet_env", "fleet_under_test"]  # the integration fixtures, used here as they are
+# the integration fixtures, used here as they are
+__all__ = ["fleet_env", "fleet_under_test", "rabbitmq_queue_type"]
 
 CHROMIUM = os.environ.get("FLEET_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
 from infra.orders.store import put_products
 from tests.integration.conftest import FleetUnderTest
-from tests.support.orders import check_invariants, order_rows, placed, settled
+from tests.support.orders import announcements, check_invariants, order_rows, placed, settled
 from tests.support.payment_standin import PaymentStandIn
 from tests.support.processes import wait_until
 
@@ -46,6 +47,24 @@ def fleet_env(fleet_env: dict[str, str], standin: PaymentStandIn) -> dict[str, s
     }
 
 
+class Unsettled:
+    """What a wait for every order to settle says when it times out: where the orders stand."""
+
+    def __init__(self, fut: FleetUnderTest) -> None:
+        self._fut = fut
+
+    def __str__(self) -> str:
+        rows = order_rows(self._fut.engine)
+        statuses = Counter(row.status for row in rows.values())
+        announced = sum(announcements(self._fut.engine).values())
+        stuck = sorted(order_id for order_id, row in rows.items() if row.status == "charging")[:5]
+        return (
+            f"every order settled: {len(rows)} orders {dict(statuses)}, {announced} announced, "
+            f"charging {stuck}"
+        )
+
+
+@pytest.mark.timeout(600)  # its own waits say what is late, well before
 def test_concurrent_orders_with_faults_and_a_killed_worker_stay_consistent(
     fleet_under_test: FleetUnderTest, standin: PaymentStandIn
 ) -> None:
@@ -78,7 +97,7 @@ def test_concurrent_orders_with_faults_and_a_killed_worker_stay_consistent(
         killed_at.append(final())
         doomed.kill()  # SIGKILL mid-saga: its reserved and running messages come back to the others
         fut.start_worker()
-    wait_until(lambda: settled(fut.engine, ORDERS), timeout=600, interval=1.0, what="every order settled")
+    wait_until(lambda: settled(fut.engine, ORDERS), timeout=300, interval=1.0, what=Unsettled(fut))
     elapsed = time.monotonic() - began
 
     summary = check_invariants(fut.engine, standin, {p: units for p, (_, units) in PRODUCTS.items()})

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 
 def wait_until(
-    predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition"
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: object = "condition"
 ) -> Any:
     deadline = time.monotonic() + timeout
     while True:
