@@ -19,6 +19,8 @@ from handlers.errors import EventTooLarge, InvalidEvent
 
 SPEC_VERSION = "1.0"
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024  # the Service Bus standard-tier message limit
+TRACEPARENT_PATTERN = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+"""The form of the `traceparent` extension; handlers/trace_context.py reads it strictly."""
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 _NonEmpty = Field(min_length=1, max_length=1024)
 
@@ -40,9 +42,7 @@ class Event(BaseModel):
     # Extensions the fleet itself reads.
     correlationid: str | None = None
     causationid: str | None = None
-    traceparent: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
-    )
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT_PATTERN)
     partitionkey: str | None = None
 
     @pydantic.field_validator("specversion")

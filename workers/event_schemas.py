@@ -10,10 +10,10 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from handlers.contracts import schema_uri
+from handlers.envelope import TRACEPARENT_PATTERN
 from handlers.routing import Route
 
 REF = "#/components/schemas/"
-TRACEPARENT = "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
 def envelope(
@@ -36,7 +36,7 @@ def envelope(
             "correlationid": {"type": "string"},
             "causationid": {"type": "string"},
             "partitionkey": {"type": "string"},
-            "traceparent": {"type": "string", "pattern": TRACEPARENT},
+            "traceparent": {"type": "string", "pattern": TRACEPARENT_PATTERN},
         },
         # Extensions: lowercase letters and digits (the CloudEvents naming rule, which every
         # attribute above follows too), simple values.

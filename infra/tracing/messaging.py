@@ -13,7 +13,6 @@ API's provider is then a proxy, and every function returns at once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,10 +25,10 @@ from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, Statu
 from engine.ports import NoTracer
 from handlers.envelope import Event
 from handlers.registry import Registry, Route
+from handlers.trace_context import parse
 from infra.tracing import conventions as attr
 
 _tracer = trace.get_tracer("fleet")
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _sending: ContextVar[bool] = ContextVar("fleet_sending", default=False)
 _batch: ContextVar[str | None] = ContextVar("fleet_batch_destination", default=None)
 MAX_LINKS = 128  # the SDK's default limit of links on a span (OTEL_SPAN_LINK_COUNT_LIMIT)
@@ -41,15 +40,13 @@ def active() -> bool:
 
 
 def creation_context(traceparent: str | None) -> SpanContext | None:
-    """The span context a `traceparent` names, or None. Read by hand, not by the propagator: a
-    batch reads one per event (the envelope checked its form; a bridge's is checked here)."""
-    if not traceparent or not _TRACEPARENT.match(traceparent):
+    """The span context a `traceparent` names, or None. Read by the fleet's reader
+    (handlers/trace_context.py), not by the propagator: a batch reads one per event."""
+    parsed = parse(traceparent)
+    if parsed is None:
         return None
-    trace_id, span_id = int(traceparent[3:35], 16), int(traceparent[36:52], 16)
-    if not trace_id or not span_id or traceparent.startswith("ff"):
-        return None
-    flags = TraceFlags(int(traceparent[53:55], 16) & TraceFlags.SAMPLED)
-    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
+    flags = TraceFlags(TraceFlags.SAMPLED if parsed.sampled else TraceFlags.DEFAULT)
+    return SpanContext(parsed.trace_id, parsed.parent_id, is_remote=True, trace_flags=flags)
 
 
 def traceparent(span: Span) -> str | None:

@@ -23,9 +23,9 @@ from handlers.contracts import check_event
 from handlers.envelope import parse_event
 from handlers.errors import InvalidEvent, PermanentError
 from handlers.registry import Registry, Route
+from handlers.trace_context import parse
 from infra.dead_letters import readable_body
 from infra.publisher import MAX_MESSAGE_BYTES, CeleryPublisher
-from infra.tracing.messaging import creation_context
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ class HandOver:
             check_event(route, event)
         except PermanentError as exc:
             return exc
-        if traceparent and not event.traceparent and creation_context(traceparent) is not None:
+        if traceparent and not event.traceparent and parse(traceparent) is not None:
             text = event.model_copy(update={"traceparent": traceparent}).to_json().decode()
             return Checked(route=route, text=text, key=event.key)
         return Checked(route=route, text=body.decode(), key=event.key)
