@@ -45,12 +45,8 @@ def handle_batch(dispatcher: Dispatcher, task: str, messages: Sequence[BatchedMe
     began = time.perf_counter()
     recorder.running(route.name, len(events))
     try:
-        with dispatcher.tracer.processing(route, events, 1, ""):
-            try:
-                dispatcher.transact(route, events, 1, outcome)  # effects, counts, history notes, the metric
-            except Exception as exc:
-                dispatcher.tracer.failed(exc)
-                raise
+        # the dispatcher's own step: effects, counts, history notes, the metric, the span
+        dispatcher.transact_traced(route, events, 1, "", outcome)
     except Exception as exc:
         if dispatcher.is_infrastructure_failure(exc):
             raise

@@ -183,12 +183,7 @@ class Dispatcher:
             fast = Outcome()
             attempt = delivery.attempt_base + 1
             try:
-                with self.tracer.processing(route, events, attempt, delivery.message_id):
-                    try:
-                        self.transact(route, events, attempt, fast)
-                    except Exception as exc:
-                        self.tracer.failed(exc)
-                        raise
+                self.transact_traced(route, events, attempt, delivery.message_id, fast)
                 outcome.handled, outcome.duplicates = fast.handled, fast.duplicates
                 outcome.journal += fast.journal
                 self.gate.record(route, ok=fast.handled)
@@ -272,6 +267,17 @@ class Dispatcher:
             failed = not throttled and not isinstance(exc, PermanentError)
             self.gate.record(route, ok=int(throttled), failed=int(failed))
             self._failed(route, event, attempt, exc, outcome)
+
+    def transact_traced(
+        self, route: Route, events: list[Event], attempt: int, message_id: str, outcome: Outcome
+    ) -> None:
+        """`transact` under the events' `process` span, which a failure marks before it is raised."""
+        with self.tracer.processing(route, events, attempt, message_id):
+            try:
+                self.transact(route, events, attempt, outcome)
+            except Exception as exc:
+                self.tracer.failed(exc)
+                raise
 
     def transact(self, route: Route, events: list[Event], attempt: int, outcome: Outcome) -> None:
         """Every event in one guarded statement or transaction, counted in `outcome`; raises if
