@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -18,18 +19,26 @@ if TYPE_CHECKING:
     from workers.bootstrap import Runtime
 
 
-def rabbit_management(runtime: Runtime) -> RabbitManagement | None:
-    """RabbitMQ's management API, when the broker is RabbitMQ and FLEET_RABBITMQ_MANAGEMENT_URL is set."""
+RabbitQueues = Callable[[], dict[str, QueueStats]]
+"""A read of every queue from RabbitMQ's management API."""
+
+
+def rabbit_queues(runtime: Runtime) -> RabbitQueues | None:
+    """RabbitMQ's management API, when the broker is RabbitMQ and FLEET_RABBITMQ_MANAGEMENT_URL is
+    set: one GET however many of the caller's readers (depths, ages) use it."""
     url = runtime.settings.rabbitmq_management_url
     if url is None or runtime.settings.broker_is_redis:
         return None
-    return RabbitManagement(url.get_secret_value(), vhost_of(runtime.settings.broker_url))
+    return functools.cache(
+        RabbitManagement(url.get_secret_value(), vhost_of(runtime.settings.broker_url)).queues
+    )
 
 
-def queue_depths(runtime: Runtime) -> dict[str, int]:
+def queue_depths(runtime: Runtime, rabbit: RabbitQueues | None = None) -> dict[str, int]:
+    """Messages waiting in each queue; `rabbit`: a management API read to share (`rabbit_queues`)."""
     names = [queue.name for queue in runtime.app.conf.task_queues]
-    if (management := rabbit_management(runtime)) is not None:
-        stats = management.queues()
+    if (rabbit := rabbit or rabbit_queues(runtime)) is not None:
+        stats = rabbit()
         return {name: stats[name].ready if name in stats else 0 for name in names}
     depths: dict[str, int] = {}
     with runtime.app.connection_for_read() as connection:
@@ -43,14 +52,14 @@ def queue_depths(runtime: Runtime) -> dict[str, int]:
     return depths
 
 
-def oldest_ages(runtime: Runtime, now: float) -> dict[str, float]:
+def oldest_ages(runtime: Runtime, now: float, rabbit: RabbitQueues | None = None) -> dict[str, float]:
     """How long the oldest message of each queue has been due. Redis: read from the message at
     the queue's tail (kombu pushes on the left and pops on the right). RabbitMQ cannot be peeked:
     its management API's head message timestamp, when configured; else no ages."""
     if not runtime.settings.broker_is_redis:
-        management = rabbit_management(runtime)
+        rabbit = rabbit or rabbit_queues(runtime)
         names = [queue.name for queue in runtime.app.conf.task_queues]
-        return {} if management is None else head_ages(management.queues(), names, now)
+        return {} if rabbit is None else head_ages(rabbit(), names, now)
     client = runtime.fleet().stores.broker_redis
     names = [queue.name for queue in runtime.app.conf.task_queues]
     pipe = client.pipeline(transaction=False)
@@ -90,9 +99,10 @@ def metric_probes(runtime: Runtime) -> dict[str, Callable[[], Any]]:
     """The readers of the state behind the scrape-time gauges (infra/metrics/fleet.py
     FleetStateCollector), each run on its own so one store down costs only its gauges."""
     fleet = runtime.fleet()
+    rabbit = rabbit_queues(runtime)  # one management API read for both queue gauges
     return {
-        "queue_depth": lambda: queue_depths(runtime),
-        "queue_oldest_age": lambda: oldest_ages(runtime, time.time()),
+        "queue_depth": lambda: queue_depths(runtime, rabbit),
+        "queue_oldest_age": lambda: oldest_ages(runtime, time.time(), rabbit),
         "dead_letters": lambda: {
             "dead": 0,
             "replayed": 0,

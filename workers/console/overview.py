@@ -22,7 +22,7 @@ from infra.console.broker_reads import BROKER_UNREACHABLE, stream_groups
 from infra.console.servicebus_queue import QueueCounts, QueueUnreadable, peek_counts
 from workers.console.auth import User
 from workers.console.common import Console, blocking, viewer
-from workers.status import oldest_ages, queue_depths
+from workers.status import oldest_ages, queue_depths, rabbit_queues
 
 if TYPE_CHECKING:
     from workers.bootstrap import Runtime
@@ -88,8 +88,9 @@ def queue_rates(runtime: Runtime, problems: list[str]) -> list[dict[str, Any]]:
     arrivals = from_broker("arrivals", lambda: runtime.fleet().arrivals.per_minute(RATE_WINDOW), problems)
     for queue, rate in (arrivals or {}).items():
         rates[queue]["in"] = rate
-    depths = from_broker("queue depths", lambda: queue_depths(runtime), problems) or {}
-    oldest = from_broker("oldest messages", lambda: oldest_ages(runtime, time.time()), problems) or {}
+    rabbit = rabbit_queues(runtime)  # one management API read for depths and ages
+    depths = from_broker("queue depths", lambda: queue_depths(runtime, rabbit), problems) or {}
+    oldest = from_broker("oldest messages", lambda: oldest_ages(runtime, time.time(), rabbit), problems) or {}
     return [
         {"name": name, "depth": depth, "oldest": oldest.get(name), **rates[name]}
         for name, depth in depths.items()
