@@ -16,7 +16,7 @@ from engine.effects import Effects, check_wiring
 from engine.records import Filter
 from engine.replay import ReplayReport, replay
 from handlers.domains import Domain, route_table
-from handlers.envelope import Event, check_size
+from handlers.envelope import DEFAULT_MAX_EVENT_BYTES, Event, check_size
 from handlers.registry import Registry, Route
 from infra.memory.stores import (
     MemoryAttempts,
@@ -28,8 +28,6 @@ from infra.memory.stores import (
     MemoryTransactions,
     StoredLetter,
 )
-
-MAX_EVENT_BYTES = 256 * 1024
 
 
 class VirtualClock:
@@ -82,7 +80,7 @@ class _TwinQueues:
     def publish(self, events: Sequence[Event]) -> list[str]:
         routes = [self.registry.route_for(event.type) for event in events]  # all checked first
         for event in events:
-            check_size(event, MAX_EVENT_BYTES)
+            check_size(event, DEFAULT_MAX_EVENT_BYTES)
         for route, event in zip(routes, events, strict=True):
             self.published.append(event)
             self.send(route, [event.to_json().decode()])
