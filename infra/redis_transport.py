@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cached_property
 from queue import Empty
 from typing import Any
 
@@ -237,11 +238,16 @@ class Channel(kombu_redis.Channel):
         priority = self._get_message_priority(message, reverse=False)
         sends.append((self._q_for_pri(queue, priority), dumps(message)))  # type: ignore[attr-defined]
 
+    @cached_property
+    def _replicas(self) -> RedisAccess:
+        """The replica acknowledgement the transport options ask for (set once, at the channel's start)."""
+        return RedisAccess(min_replicas=self.min_replicas, replica_timeout=self.replica_timeout)
+
     def _put_replicated(self, queue: str, message: Any) -> None:
         """kombu's LPUSH, then `WAIT` on the same connection (one pipeline): returns once
         `min_replicas` replicas hold the message, else raises `NotReplicated`."""
         key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))  # type: ignore[attr-defined]
-        access = RedisAccess(min_replicas=self.min_replicas, replica_timeout=self.replica_timeout)
+        access = self._replicas
         with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
             pipe.lpush(key, dumps(message))
             pipe.execute_command("WAIT", *(access.wait_replicas() or ()))

@@ -48,10 +48,10 @@ def install(runtime: Runtime, hostname_hint: str | None = None) -> None:
             serve(port, runtime.settings.worker_metrics_host, scrape_registry())
             log.info("metrics on http://%s:%d/metrics", runtime.settings.worker_metrics_host, port)
 
+    from infra.metrics.fleet import count_redelivery  # imported once, not for each message
+
     @signals.task_received.connect(weak=False)
     def received(request: Any = None, **_: Any) -> None:
-        from infra.metrics.fleet import count_redelivery
-
         count_redelivery(getattr(request, "delivery_info", None) or {})
 
     @signals.worker_shutdown.connect(weak=False)
