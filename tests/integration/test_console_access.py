@@ -40,8 +40,9 @@ def console_settings(redis_url: str, postgres_url: str, **extra: str) -> Setting
     return Settings(**(values | extra))  # type: ignore[arg-type]
 
 
-def console_runtime_of(fut: FleetUnderTest, redis_url: str, postgres_url: str) -> Runtime:
-    """The web process's runtime for `fut`: its queues, broker and keys, and the console's users."""
+def console_runtime_of(fut: FleetUnderTest, redis_url: str, postgres_url: str, **extra: str) -> Runtime:
+    """The web process's runtime for `fut`: its queues, broker and keys, the console's users, and
+    `extra` settings."""
     env = fut.env
     return Runtime(
         console_settings(
@@ -50,6 +51,7 @@ def console_runtime_of(fut: FleetUnderTest, redis_url: str, postgres_url: str) -
             broker_url=env["FLEET_BROKER_URL"],
             queue_prefix=env["FLEET_QUEUE_PREFIX"],
             key_prefix=env["FLEET_KEY_PREFIX"],
+            **extra,
         )
     )
 

@@ -14,7 +14,7 @@ import pytest
 
 from handlers.envelope import new_event
 from tests.integration.conftest import FleetUnderTest
-from tests.integration.test_console_access import client_for, console_settings, log_in
+from tests.integration.test_console_access import client_for, console_runtime_of, log_in
 from tests.support.processes import wait_until
 from workers.bootstrap import Runtime
 
@@ -27,23 +27,9 @@ TRACE_URL = "https://jaeger.test:16686/trace/{trace_id}"
 TRACE_LINK = re.compile(r'<a class="trace" href="([^"]+)"[^>]*>([0-9a-f]{32})</a>')
 
 
-def _runtime(fut: FleetUnderTest, redis_url: str, postgres_url: str, **extra: str) -> Runtime:
-    env = fut.env
-    return Runtime(
-        console_settings(
-            redis_url,
-            postgres_url,
-            broker_url=env["FLEET_BROKER_URL"],
-            queue_prefix=env["FLEET_QUEUE_PREFIX"],
-            key_prefix=env["FLEET_KEY_PREFIX"],
-            **extra,
-        )
-    )
-
-
 @pytest.fixture
 def linked_runtime(fleet_under_test: FleetUnderTest, redis_url: str, postgres_url: str) -> Iterator[Runtime]:
-    runtime = _runtime(fleet_under_test, redis_url, postgres_url, trace_url=TRACE_URL)
+    runtime = console_runtime_of(fleet_under_test, redis_url, postgres_url, trace_url=TRACE_URL)
     yield runtime
     runtime.fleet().close()
 
@@ -79,7 +65,7 @@ def test_an_events_timeline_and_dead_letter_link_to_its_trace(
     assert 'class="trace"' not in malformed.text
     assert "0" * 32 not in malformed.text
 
-    unlinked = _runtime(fut, redis_url, postgres_url)  # FLEET_TRACE_URL unset: the id, no link
+    unlinked = console_runtime_of(fut, redis_url, postgres_url)  # FLEET_TRACE_URL unset: the id, no link
     try:
         plain = client_for(unlinked)
         log_in(plain, "bob")
