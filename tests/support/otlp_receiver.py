@@ -4,17 +4,14 @@ classes (opentelemetry-proto), so what it keeps is what a collector would have r
 
 from __future__ import annotations
 
-import gzip
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from bench.otlp_sink import OtlpSink
 
 
 @dataclass(frozen=True)
@@ -57,31 +54,11 @@ class OtlpReceiver:
     requests: int = 0
 
     def __post_init__(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                receiver._take(ExportTraceServiceRequest.FromString(body))
-                reply = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._sink = OtlpSink(lambda body: self._take(ExportTraceServiceRequest.FromString(body)))
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._sink.endpoint
 
     def env(self) -> dict[str, str]:
         """What points a fleet process at this receiver; spans leave within 0.2 s, not 5 s."""
@@ -92,8 +69,7 @@ class OtlpReceiver:
             return list(self._spans)
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._sink.close()
 
     def _take(self, request: ExportTraceServiceRequest) -> None:
         received = []
