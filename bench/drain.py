@@ -22,7 +22,6 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from typing import Any
 
 from bench.baseline import INSERT_DEPOSIT, make_app
@@ -35,14 +34,13 @@ from bench.run import (
     account,
     baseline_config,
     deposit,
-    environment,
     fleet_env,
     fleet_settings,
+    measured_environment,
     report_problems,
     terminate,
 )
 from bench.support import BenchError, OtherLoad, Worker, running, wait_for_count
-from infra.db import make_engine
 from workers.bootstrap import Runtime
 
 WARM_UP = 200
@@ -223,11 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     try:
-        with ExitStack() as stack:
-            setup = stack.enter_context(environment(options))
-            engine = make_engine(setup.database_url)
-            stack.callback(engine.dispose)
-            results = measure(setup, Deposits(engine))
+        with measured_environment(options) as (setup, deposits):
+            results = measure(setup, deposits)
     except BenchError as exc:
         print(f"\nBROKEN: {exc}", file=sys.stderr)
         return 1

@@ -16,11 +16,19 @@ import signal
 import statistics
 import sys
 import time
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 
-from bench.run import Deposits, Options, Setup, deposit, environment, fleet_env, fleet_settings, terminate
+from bench.run import (
+    Deposits,
+    Options,
+    Setup,
+    deposit,
+    fleet_env,
+    fleet_settings,
+    measured_environment,
+    terminate,
+)
 from bench.support import BenchError, Worker, running, wait_for_count
-from infra.db import make_engine
 from workers.bootstrap import Runtime
 
 WHERE_SETTINGS = {
@@ -98,11 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     try:
-        with ExitStack() as stack:
-            setup = stack.enter_context(environment(options))
-            engine = make_engine(setup.database_url)
-            stack.callback(engine.dispose)
-            runs = [recover_once(setup, Deposits(engine), run) for run in range(options.repeats)]
+        with measured_environment(options) as (setup, deposits):
+            runs = [recover_once(setup, deposits, run) for run in range(options.repeats)]
     except BenchError as exc:
         print(f"\nBROKEN: {exc}", file=sys.stderr)
         return 1

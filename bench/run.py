@@ -512,6 +512,17 @@ def environment(options: Options) -> Iterator[Setup]:
     shutil.rmtree(log_dir, ignore_errors=True)
 
 
+@contextmanager
+def measured_environment(options: Options) -> Iterator[tuple[Setup, Deposits]]:
+    """`environment`, with the reader of its database's deposits."""
+    with environment(options) as setup:
+        engine = make_engine(setup.database_url)
+        try:
+            yield setup, Deposits(engine)
+        finally:
+            engine.dispose()
+
+
 def code_version() -> str:
     """The commit measured, and whether the work tree differs from it (bench/ aside)."""
     commit = _git("rev-parse", "--short", "HEAD")
@@ -542,10 +553,7 @@ def run(options: Options) -> Results | None:
     with ExitStack() as stack:
         if options.tracing == "export":
             stack.enter_context(exported_traces())
-        setup = stack.enter_context(environment(options))
-        engine = make_engine(setup.database_url)
-        stack.callback(engine.dispose)
-        deposits = Deposits(engine)
+        setup, deposits = stack.enter_context(measured_environment(options))
         print(
             f"database {setup.database_url.rsplit('/', 1)[-1]}, redis {setup.redis_url}, "
             f"worker logs in {setup.log_dir}",
