@@ -53,59 +53,52 @@ class Figures:
         )
 
 
-def read_sent(path: Path) -> dict[str, bool]:
-    """Each event id the producer sent, and whether its request was answered 2xx."""
+@dataclass(frozen=True)
+class Sent:
+    acknowledged: bool
+    """Its request was answered 2xx."""
+    at: float
+    """When the producer sent it (epoch seconds)."""
+
+
+def read_sent(path: Path) -> dict[str, Sent]:
+    """Each event id the producer sent: whether it was acknowledged, and when it was sent."""
     with path.open(newline="") as source:
-        return {row["event_id"]: row["status"].startswith("2") for row in csv.DictReader(source)}
+        return {
+            row["event_id"]: Sent(row["status"].startswith("2"), float(row["sent_at"]))
+            for row in csv.DictReader(source)
+        }
 
 
-def sent_times(path: Path) -> dict[str, float]:
-    """When the producer sent each event (epoch seconds)."""
-    with path.open(newline="") as source:
-        return {row["event_id"]: float(row["sent_at"]) for row in csv.DictReader(source)}
-
-
-def last_effects(database_url: str, prefix: str) -> dict[str, float]:
-    """The time of each event's last deposit (epoch seconds, the worker's clock)."""
+def effects(database_url: str, prefix: str) -> tuple[dict[str, int], set[str], dict[str, float]]:
+    """Deposits per event id, the dead-lettered ids, and the time of each event's last deposit
+    (epoch seconds, the worker's clock)."""
     pattern = prefix.replace("_", r"\_") + "-%"
     with psycopg.connect(database_url) as connection:
         rows = connection.execute(
-            "SELECT event_id, max(recorded_at) FROM demo_deposits WHERE event_id LIKE %s GROUP BY event_id",
-            (pattern,),
-        ).fetchall()
-    return {event_id: float(at) for event_id, at in rows}
-
-
-def effects(database_url: str, prefix: str) -> tuple[dict[str, int], set[str], float | None]:
-    """Deposits per event id, the dead-lettered ids and the time of the last deposit (epoch)."""
-    pattern = prefix.replace("_", r"\_") + "-%"
-    with psycopg.connect(database_url) as connection:
-        rows = connection.execute(
-            "SELECT event_id, count(*) FROM demo_deposits WHERE event_id LIKE %s GROUP BY event_id",
+            "SELECT event_id, count(*), max(recorded_at) FROM demo_deposits WHERE event_id LIKE %s "
+            "GROUP BY event_id",
             (pattern,),
         ).fetchall()
         letters = connection.execute(
             "SELECT DISTINCT event_id FROM fleet_dead_letters WHERE event_id LIKE %s", (pattern,)
         ).fetchall()
-        (last,) = connection.execute(
-            "SELECT max(recorded_at) FROM demo_deposits WHERE event_id LIKE %s", (pattern,)
-        ).fetchone() or (None,)
-    return {event_id: int(count) for event_id, count in rows}, {e for (e,) in letters}, last
+    counts = {event_id: int(count) for event_id, count, _ in rows}
+    last_at = {event_id: float(at) for event_id, _, at in rows}
+    return counts, {e for (e,) in letters}, last_at
 
 
 def check(scenario: str, sent_csv: Path, database_url: str, prefix: str, fault_end: float | None) -> Figures:
     sent = read_sent(sent_csv)
-    counts, letters, last = effects(database_url, prefix)
-    acknowledged = {event_id for event_id, ok in sent.items() if ok}
+    counts, letters, last_at = effects(database_url, prefix)
+    acknowledged = {event_id for event_id, record in sent.items() if record.acknowledged}
     in_effect = {event_id for event_id in sent if counts.get(event_id, 0) > 0}
-    recovery = None if fault_end is None or last is None else max(0.0, float(last) - fault_end)
+    last = max(last_at.values(), default=None)
+    recovery = None if fault_end is None or last is None else max(0.0, last - fault_end)
     caught = None
     if fault_end is not None:
-        times = sent_times(sent_csv)
         before = [
-            at
-            for event_id, at in last_effects(database_url, prefix).items()
-            if times.get(event_id, 1e20) <= fault_end
+            at for event_id, at in last_at.items() if event_id in sent and sent[event_id].at <= fault_end
         ]
         caught = max(0.0, max(before) - fault_end) if before else None
     return Figures(
@@ -132,5 +125,7 @@ def lost_ids(sent_csv: Path, database_url: str, prefix: str) -> list[str]:
     sent = read_sent(sent_csv)
     counts, letters, _ = effects(database_url, prefix)
     return [
-        event_id for event_id, ok in sent.items() if ok and event_id not in counts and event_id not in letters
+        event_id
+        for event_id, record in sent.items()
+        if record.acknowledged and event_id not in counts and event_id not in letters
     ]
