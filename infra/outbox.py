@@ -11,7 +11,7 @@ longer routed) goes to the dead-letter queue with the reason, and the relay goes
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
@@ -65,18 +65,9 @@ class SqlOutbox:
             .with_for_update(skip_locked=True)
         )
         with self._engine.begin() as connection:
-            good: list[Event] = []
-            done: list[int] = []
-            letters: list[DeadLetter] = []
-            for row in connection.execute(query):
-                try:
-                    event = parse_event(row.event)
-                    check(event)
-                except PermanentError as exc:
-                    letters.append(quarantined_letter(row.id, row.event, exc))
-                else:
-                    good.append(event)
-                done.append(row.id)
+            rows = [(row.id, row.event) for row in connection.execute(query)]
+            good, letters = sendable(rows, check)
+            done = [row_id for row_id, _ in rows]
             if good:
                 publish(good)
             for letter in letters:
@@ -102,7 +93,26 @@ class SqlOutbox:
             return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def quarantined_letter(row_id: int, body: str, exc: PermanentError) -> DeadLetter:
+def sendable(
+    rows: Iterable[tuple[int, str]], check: Callable[[Event], object]
+) -> tuple[list[Event], list[DeadLetter]]:
+    """Outbox rows (id, body) sorted for a relay: the events to publish, and a dead letter for
+    each row that can never be sent (a body that no longer parses, or that `check` refuses with a
+    `PermanentError`)."""
+    good: list[Event] = []
+    letters: list[DeadLetter] = []
+    for row_id, body in rows:
+        try:
+            event = parse_event(body)
+            check(event)
+        except PermanentError as exc:
+            letters.append(_quarantined(row_id, body, exc))
+        else:
+            good.append(event)
+    return good, letters
+
+
+def _quarantined(row_id: int, body: str, exc: PermanentError) -> DeadLetter:
     """A row's dead letter: its body as written, named by the event's id when it can be read."""
     try:
         event = parse_event(body)

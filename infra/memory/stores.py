@@ -14,9 +14,8 @@ from typing import Any
 
 from engine.ports import DeadLetterStore
 from engine.records import Claims, DeadLetter, Filter, Key, MessageStart
-from handlers.envelope import Event, parse_event
-from handlers.errors import PermanentError
-from infra.outbox import Relayed, quarantined_letter
+from handlers.envelope import Event
+from infra.outbox import Relayed, sendable
 
 
 class MemoryTransaction:
@@ -168,16 +167,7 @@ class MemoryOutbox:
             due = sorted((i, body) for i, (at, body) in self.database.outbox.items() if at < older_than)[
                 :limit
             ]
-            good: list[Event] = []
-            letters: list[DeadLetter] = []
-            for row_id, body in due:
-                try:
-                    event = parse_event(body)
-                    check(event)
-                except PermanentError as exc:
-                    letters.append(quarantined_letter(row_id, body, exc))
-                else:
-                    good.append(event)
+            good, letters = sendable(due, check)
             if good:
                 publish(good)
             for letter in letters:
